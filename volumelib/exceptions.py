@@ -1,0 +1,243 @@
+"""The one exception tree of volumelib.
+
+Everything volumelib raises on purpose derives from :class:`VolumelibError`::
+
+    VolumelibError
+     ├── NotFound
+     │    ├── VolumeNotFound
+     │    ├── SnapshotNotFound
+     │    ├── ConnectionNotFound
+     │    ├── GroupNotFound
+     │    ├── GroupSnapshotNotFound
+     │    ├── BackendNotFound
+     │    └── KeyValueNotFound
+     ├── InvalidArgument            bad size, name, id, metadata, config, JSON
+     │    ├── InvalidSize
+     │    ├── InvalidName
+     │    ├── InvalidId
+     │    ├── InvalidConfig
+     │    │    └── UnknownOption
+     │    ├── InvalidPayload        what load() cannot turn into objects
+     │    └── InsufficientCapacity  the backend has not the room for it
+     ├── InvalidState              the resource is not in a state that allows it
+     │    ├── VolumeInUse
+     │    └── HasSnapshots
+     ├── AlreadyExists
+     ├── NotSupported              the driver does not declare the capability
+     ├── BackendError              a driver failed; carries ``backend_name``
+     ├── DriverNotFound            no such driver entry point or class path
+     ├── PersistenceError
+     │    ├── InvalidPersistence    a persistence config that names no store
+     │    ├── ConcurrentModification  compare-and-set lost against another writer
+     │    └── SchemaError           the database schema is missing, newer or broken
+     └── LeaseError
+          ├── NotLeased
+          ├── LeaseExpired
+          └── LeaseHeld
+
+Each exception has a ``msg_fmt`` template filled from keyword arguments, and keeps
+those keyword arguments as attributes (``exc.volume_id``), so callers can react to
+the structured data instead of parsing the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "VolumelibError",
+    "NotFound",
+    "VolumeNotFound",
+    "SnapshotNotFound",
+    "ConnectionNotFound",
+    "GroupNotFound",
+    "GroupSnapshotNotFound",
+    "BackendNotFound",
+    "KeyValueNotFound",
+    "InvalidArgument",
+    "InvalidSize",
+    "InvalidName",
+    "InvalidId",
+    "InvalidConfig",
+    "UnknownOption",
+    "InvalidPayload",
+    "InsufficientCapacity",
+    "InvalidState",
+    "VolumeInUse",
+    "HasSnapshots",
+    "AlreadyExists",
+    "NotSupported",
+    "BackendError",
+    "DriverNotFound",
+    "PersistenceError",
+    "InvalidPersistence",
+    "ConcurrentModification",
+    "SchemaError",
+    "LeaseError",
+    "NotLeased",
+    "LeaseExpired",
+    "LeaseHeld",
+]
+
+
+class VolumelibError(Exception):
+    """Root of every exception volumelib raises on purpose.
+
+    Subclasses set ``msg_fmt``; keyword arguments fill it and become attributes.
+    A positional message, when given, is used as is.
+    """
+
+    msg_fmt = "An unknown volumelib error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        if message is None:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # A template that does not match its arguments must not hide the
+                # real error: fall back to the template plus the raw arguments.
+                message = f"{self.msg_fmt} {kwargs!r}"
+        self.msg = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+# --- NotFound -----------------------------------------------------------------------
+
+class NotFound(VolumelibError):
+    msg_fmt = "Resource could not be found: %(resource)s"
+
+
+class VolumeNotFound(NotFound):
+    msg_fmt = "Volume %(volume_id)s could not be found."
+
+
+class SnapshotNotFound(NotFound):
+    msg_fmt = "Snapshot %(snapshot_id)s could not be found."
+
+
+class ConnectionNotFound(NotFound):
+    msg_fmt = "Connection %(connection_id)s could not be found."
+
+
+class GroupNotFound(NotFound):
+    msg_fmt = "Group %(group_id)s could not be found."
+
+
+class GroupSnapshotNotFound(NotFound):
+    msg_fmt = "Group snapshot %(group_snapshot_id)s could not be found."
+
+
+class BackendNotFound(NotFound):
+    msg_fmt = "Backend %(backend_name)s is not set up in this process."
+
+
+class KeyValueNotFound(NotFound):
+    msg_fmt = "Key %(key)s could not be found."
+
+
+# --- InvalidArgument ----------------------------------------------------------------
+
+class InvalidArgument(VolumelibError):
+    msg_fmt = "Invalid argument: %(reason)s"
+
+
+class InvalidSize(InvalidArgument):
+    msg_fmt = "Invalid size %(size)r: %(reason)s"
+
+
+class InvalidName(InvalidArgument):
+    msg_fmt = "Invalid name %(name)r: %(reason)s"
+
+
+class InvalidId(InvalidArgument):
+    msg_fmt = "Invalid id %(id)r: %(reason)s"
+
+
+class InvalidConfig(InvalidArgument):
+    msg_fmt = "Invalid configuration: %(reason)s"
+
+
+class UnknownOption(InvalidConfig):
+    msg_fmt = "Unknown option %(option)r for driver %(driver)s; known options: %(known)s"
+
+
+class InvalidPayload(InvalidArgument):
+    msg_fmt = "Cannot load this data: %(reason)s"
+
+
+class InsufficientCapacity(InvalidArgument):
+    msg_fmt = ("Backend %(backend_name)s cannot hold %(requested_gb)s GiB: "
+               "%(available_gb)s GiB available")
+
+
+# --- InvalidState -------------------------------------------------------------------
+
+class InvalidState(VolumelibError):
+    msg_fmt = "%(resource)s is %(status)s; %(reason)s"
+
+
+class VolumeInUse(InvalidState):
+    msg_fmt = "Volume %(volume_id)s is in use: %(reason)s"
+
+
+class HasSnapshots(InvalidState):
+    msg_fmt = "Volume %(volume_id)s has %(count)s snapshot(s); delete them first"
+
+
+# --- the rest -----------------------------------------------------------------------
+
+class AlreadyExists(VolumelibError):
+    msg_fmt = "%(resource)s %(id)s already exists"
+
+
+class NotSupported(VolumelibError):
+    msg_fmt = "%(operation)s is not supported by %(driver)s"
+
+
+class BackendError(VolumelibError):
+    """A driver failed. ``backend_name`` says which backend; ``__cause__`` has the original."""
+
+    msg_fmt = "Backend %(backend_name)s failed to %(operation)s: %(reason)s"
+
+
+class DriverNotFound(VolumelibError):
+    msg_fmt = "No volume driver %(driver)r; available: %(available)s"
+
+
+class PersistenceError(VolumelibError):
+    msg_fmt = "Persistence failed: %(reason)s"
+
+
+class InvalidPersistence(PersistenceError):
+    msg_fmt = "Invalid persistence %(storage)r; available plugins: %(available)s"
+
+
+class ConcurrentModification(PersistenceError):
+    msg_fmt = ("%(resource)s %(id)s was modified by another writer "
+               "(expected version %(expected)s); reload it and retry")
+
+
+class SchemaError(PersistenceError):
+    msg_fmt = "Database schema problem: %(reason)s"
+
+
+class LeaseError(VolumelibError):
+    msg_fmt = "Lease error on %(resource_id)s: %(reason)s"
+
+
+class NotLeased(LeaseError):
+    msg_fmt = "%(resource_id)s is not leased"
+
+
+class LeaseExpired(LeaseError):
+    msg_fmt = "The lease on %(resource_id)s expired at %(expires_at)s"
+
+
+class LeaseHeld(LeaseError):
+    msg_fmt = "%(resource_id)s is leased by %(holder)s until %(expires_at)s"
