@@ -1,0 +1,404 @@
+"""The persistence contract: where volumelib keeps its objects' metadata.
+
+:class:`PersistenceDriverBase` has the methods of cinderlib's persistence contract
+(``get_volumes``, ``set_volume``, ``delete_volume``, ``get_changed_fields``...) plus
+groups, group snapshots, volume types, paginated listing and counts. They are all
+concrete, written once here on top of five storage primitives that a store
+implements (:meth:`_fetch`, :meth:`_insert`, :meth:`_update`, :meth:`_remove`,
+:meth:`_page`). A store may also override the public methods directly.
+
+Rules every store keeps:
+
+* Only changed fields are written (``get_changed_fields``), then the tracker is reset.
+* Every row has a version. An object read from the store remembers it; saving it
+  again is a compare-and-set: if another writer saved first, ``ConcurrentModification``
+  is raised and nothing is written. A new object (never saved) is inserted; its id
+  must be new (``AlreadyExists`` otherwise).
+* Objects returned by a store are live: change an attribute, ``set_volume(vol)``.
+* Deleting what is not there is a no-op.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from volumelib import exceptions as exc
+from volumelib.objects.base import VersionedObject, utcnow
+
+if TYPE_CHECKING:
+    from volumelib.objects import Connection, KeyValue, Snapshot, Volume, VolumeType
+
+__all__ = ["PersistenceDriverBase", "DB", "KINDS", "Kind"]
+
+LOG = logging.getLogger(__name__)
+
+
+class Kind:
+    """One kind of stored object: its class name, key field and lookup fields."""
+
+    def __init__(self, name: str, class_name: str, key: str = "id",
+                 not_found: type[exc.NotFound] = exc.NotFound, not_found_arg: str = "id",
+                 soft_delete: bool = True) -> None:
+        self.name = name
+        self.class_name = class_name
+        self.key = key
+        self.not_found = not_found
+        self.not_found_arg = not_found_arg
+        self.soft_delete = soft_delete
+
+    @property
+    def cls(self) -> type[VersionedObject]:
+        from volumelib import objects  # noqa: F401  (registers the classes)
+        from volumelib.objects.base import registry
+        return registry[self.class_name]
+
+    def __repr__(self) -> str:
+        return f"Kind({self.name})"
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("volume", "Volume", not_found=exc.VolumeNotFound, not_found_arg="volume_id"),
+    Kind("snapshot", "Snapshot", not_found=exc.SnapshotNotFound,
+         not_found_arg="snapshot_id"),
+    Kind("connection", "Connection", not_found=exc.ConnectionNotFound,
+         not_found_arg="connection_id"),
+    Kind("group", "Group", not_found=exc.GroupNotFound, not_found_arg="group_id"),
+    Kind("group_snapshot", "GroupSnapshot", not_found=exc.GroupSnapshotNotFound,
+         not_found_arg="group_snapshot_id"),
+    Kind("volume_type", "VolumeType", soft_delete=False),
+    Kind("key_value", "KeyValue", key="key", not_found=exc.KeyValueNotFound,
+         not_found_arg="key", soft_delete=False),
+)}
+
+_CLASS_TO_KIND = {k.class_name: k for k in KINDS.values()}
+
+#: Filters ``list_volumes`` accepts besides ``metadata`` (equality on the field).
+LIST_FILTERS = frozenset({"status", "name", "volume_type_id", "group_id", "size",
+                          "snapshot_id", "source_volid", "multiattach", "user_id"})
+
+
+def kind_of(resource: VersionedObject) -> Kind:
+    try:
+        return _CLASS_TO_KIND[resource.OBJ_NAME]
+    except KeyError:
+        raise exc.InvalidArgument(
+            reason=f"{type(resource).__name__} is not something a store keeps") from None
+
+
+class PersistenceDriverBase(abc.ABC):
+    """Base of every store. See the module docstring for the rules.
+
+    Args:
+        **kwargs: store specific; unknown ones raise ``InvalidPersistence``.
+    """
+
+    #: Entry-point name of this store (``memory``, ``dbms``...).
+    name: ClassVar[str] = "abstract"
+    #: Keep deleted rows with ``deleted=True`` (hidden from reads).
+    soft_deletes: bool = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs:
+            raise exc.InvalidPersistence(
+                f"store {self.name} does not take option(s) {', '.join(sorted(kwargs))}",
+                storage=self.name, available="")
+        self._db: DB | None = None
+
+    # -- the five primitives a store implements -----------------------------------
+
+    @abc.abstractmethod
+    def _fetch(self, kind: Kind, filters: Mapping[str, Any]
+               ) -> list[tuple[int, dict[str, Any]]]:
+        """Rows of ``kind`` whose fields equal ``filters`` (None values are ignored),
+        not deleted, as ``(version, values)``."""
+
+    @abc.abstractmethod
+    def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
+        """Insert a row; raise ``AlreadyExists`` if the key is taken. Returns version 1."""
+
+    @abc.abstractmethod
+    def _update(self, kind: Kind, key: str, expected_version: int,
+                changes: Mapping[str, Any]) -> int:
+        """Write ``changes`` if the row's version is ``expected_version``; return the new
+        version; raise ``ConcurrentModification`` otherwise (also if the row is gone)."""
+
+    @abc.abstractmethod
+    def _remove(self, kind: Kind, key: str) -> None:
+        """Delete the row (no-op if missing)."""
+
+    @abc.abstractmethod
+    def _page(self, kind: Kind, *, marker: str | None, limit: int | None,
+              filters: Mapping[str, Any], metadata: Mapping[str, str]
+              ) -> list[tuple[int, dict[str, Any]]]:
+        """Rows ordered by ``(created_at, id)``, strictly after the ``marker`` row,
+        matching ``filters`` and containing ``metadata`` items; at most ``limit``."""
+
+    def _count(self, kind: Kind, group_by: str) -> dict[Any, int]:
+        """Number of live rows per value of ``group_by``. Generic, stores may speed it up."""
+        counts: dict[Any, int] = {}
+        for _, values in self._fetch(kind, {}):
+            counts[values.get(group_by)] = counts.get(values.get(group_by), 0) + 1
+        return counts
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- building objects ----------------------------------------------------------
+
+    def _build(self, kind: Kind, row: tuple[int, dict[str, Any]]) -> Any:
+        version, values = row
+        obj = kind.cls._from_values(values, version)
+        object.__setattr__(obj, "_store", self)
+        return obj
+
+    def _get(self, kind: Kind, **filters: Any) -> list[Any]:
+        return [self._build(kind, row) for row in
+                self._fetch(kind, {k: v for k, v in filters.items() if v is not None})]
+
+    def _set(self, resource: VersionedObject) -> None:
+        kind = kind_of(resource)
+        changed = self.get_changed_fields(resource)
+        version = getattr(resource, "_db_version", None)
+        if version is not None and not changed:
+            return
+        now = utcnow()
+        if "updated_at" in resource.fields and version is not None:
+            resource.updated_at = now
+            changed["updated_at"] = resource.updated_at
+        if version is None:
+            if "created_at" in resource.fields and resource.created_at is None:
+                resource.created_at = now
+            new_version = self._insert(kind, resource.obj_values())
+        else:
+            key = getattr(resource, kind.key)
+            new_version = self._update(kind, key, version, resource.obj_values(changed))
+        object.__setattr__(resource, "_db_version", new_version)
+        object.__setattr__(resource, "_store", self)
+        self.reset_change_tracker(resource)
+
+    def _delete(self, resource: VersionedObject) -> None:
+        kind = kind_of(resource)
+        key = getattr(resource, kind.key)
+        if self.soft_deletes and kind.soft_delete and "deleted" in resource.fields:
+            resource.deleted = True
+            if resource.deleted_at is None:
+                resource.deleted_at = utcnow()
+            version = getattr(resource, "_db_version", None)
+            rows = self._fetch(kind, {kind.key: key})
+            if not rows:
+                return
+            if version is None:
+                version = rows[0][0]
+            changes = resource.obj_values(
+                set(self.get_changed_fields(resource)) | {"deleted", "deleted_at"})
+            new_version = self._update(kind, key, version, changes)
+            object.__setattr__(resource, "_db_version", new_version)
+            self.reset_change_tracker(resource)
+        else:
+            self._remove(kind, key)
+            object.__setattr__(resource, "_db_version", None)
+
+    # -- cinderlib's contract --------------------------------------------------------
+
+    @property
+    def db(self) -> DB:
+        """Read-only facade for drivers (``volume_get``, ``snapshot_get``...)."""
+        if self._db is None:
+            self._db = DB(self)
+        return self._db
+
+    def get_volumes(self, volume_id: str | None = None, volume_name: str | None = None,
+                    backend_name: str | None = None) -> list[Volume]:
+        return self._get(KINDS["volume"], id=volume_id, name=volume_name,
+                         backend_name=backend_name)
+
+    def get_snapshots(self, snapshot_id: str | None = None,
+                      snapshot_name: str | None = None,
+                      volume_id: str | None = None) -> list[Snapshot]:
+        return self._get(KINDS["snapshot"], id=snapshot_id, name=snapshot_name,
+                         volume_id=volume_id)
+
+    def get_connections(self, connection_id: str | None = None,
+                        volume_id: str | None = None) -> list[Connection]:
+        return self._get(KINDS["connection"], id=connection_id, volume_id=volume_id)
+
+    def get_key_values(self, key: str | None = None) -> list[KeyValue]:
+        return self._get(KINDS["key_value"], key=key)
+
+    def set_volume(self, volume: Volume) -> None:
+        self._set(volume)
+
+    def set_snapshot(self, snapshot: Snapshot) -> None:
+        self._set(snapshot)
+
+    def set_connection(self, connection: Connection) -> None:
+        self._set(connection)
+
+    def set_key_value(self, key_value: KeyValue) -> None:
+        """Insert or overwrite a key-value (last writer wins, unlike resources)."""
+        kind = KINDS["key_value"]
+        if getattr(key_value, "_db_version", None) is None:
+            existing = self._fetch(kind, {"key": key_value.key})
+            if existing:
+                object.__setattr__(key_value, "_db_version", existing[0][0])
+                key_value._changed.update(key_value.fields)
+        self._set(key_value)
+
+    def delete_volume(self, volume: Volume) -> None:
+        self._delete(volume)
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        self._delete(snapshot)
+
+    def delete_connection(self, connection: Connection) -> None:
+        self._delete(connection)
+
+    def delete_key_value(self, key_value: KeyValue | str) -> None:
+        key = key_value if isinstance(key_value, str) else key_value.key
+        self._remove(KINDS["key_value"], key)
+
+    # -- groups, group snapshots, volume types ----------------------------------------
+
+    def get_groups(self, group_id: str | None = None, group_name: str | None = None,
+                   backend_name: str | None = None) -> list[Any]:
+        return self._get(KINDS["group"], id=group_id, name=group_name,
+                         backend_name=backend_name)
+
+    def get_group_snapshots(self, group_snapshot_id: str | None = None,
+                            group_snapshot_name: str | None = None,
+                            group_id: str | None = None) -> list[Any]:
+        return self._get(KINDS["group_snapshot"], id=group_snapshot_id,
+                         name=group_snapshot_name, group_id=group_id)
+
+    def get_volume_types(self, volume_type_id: str | None = None,
+                         name: str | None = None) -> list[VolumeType]:
+        return self._get(KINDS["volume_type"], id=volume_type_id, name=name)
+
+    def set_group(self, group: Any) -> None:
+        self._set(group)
+
+    def set_group_snapshot(self, group_snapshot: Any) -> None:
+        self._set(group_snapshot)
+
+    def set_volume_type(self, volume_type: VolumeType) -> None:
+        self._set(volume_type)
+
+    def delete_group(self, group: Any) -> None:
+        self._delete(group)
+
+    def delete_group_snapshot(self, group_snapshot: Any) -> None:
+        self._delete(group_snapshot)
+
+    def delete_volume_type(self, volume_type: VolumeType) -> None:
+        self._delete(volume_type)
+
+    # -- change tracking -------------------------------------------------------------
+
+    def get_changed_fields(self, resource: VersionedObject) -> dict[str, Any]:
+        return resource.obj_get_changes()
+
+    def get_fields(self, resource: VersionedObject) -> dict[str, Any]:
+        return resource.obj_values()
+
+    def reset_change_tracker(self, resource: VersionedObject,
+                             fields: Iterable[str] | None = None) -> None:
+        resource.obj_reset_changes(fields)
+
+    # -- listing -----------------------------------------------------------------------
+
+    def list_volumes(self, marker: str | None = None, limit: int | None = None,
+                     filters: Mapping[str, Any] | None = None,
+                     project_id: str | None = None, backend_name: str | None = None
+                     ) -> tuple[list[Volume], str | None]:
+        """One page of volumes ordered by creation, and the marker of the next page.
+
+        Args:
+            marker: id of the last volume of the previous page.
+            limit: page size (``None``: everything).
+            filters: equality on ``status``, ``name``, ``size``... and ``metadata``
+                (a mapping every returned volume's metadata contains).
+            project_id, backend_name: restrict to one project or backend.
+
+        Returns:
+            ``(volumes, next_marker)``; ``next_marker`` is ``None`` on the last page.
+
+        Raises:
+            InvalidArgument: an unknown filter, a bad limit, or a marker that is no volume.
+        """
+        filters = dict(filters or {})
+        metadata = filters.pop("metadata", None) or {}
+        if not isinstance(metadata, Mapping):
+            raise exc.InvalidArgument(reason=f"metadata filter must be a mapping: {metadata!r}")
+        unknown = set(filters) - LIST_FILTERS
+        if unknown:
+            raise exc.InvalidArgument(
+                reason=f"unknown filter(s) {', '.join(sorted(unknown))}; "
+                       f"known: metadata, {', '.join(sorted(LIST_FILTERS))}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise exc.InvalidArgument(reason=f"limit must be a positive integer: {limit!r}")
+        kind = KINDS["volume"]
+        if marker is not None and not self._fetch(kind, {"id": marker}):
+            raise exc.InvalidArgument(reason=f"marker {marker!r} is no volume")
+        if project_id is not None:
+            filters["project_id"] = project_id
+        if backend_name is not None:
+            filters["backend_name"] = backend_name
+        rows = self._page(kind, marker=marker,
+                          limit=None if limit is None else limit + 1,
+                          filters=filters, metadata=metadata)
+        more = limit is not None and len(rows) > limit
+        items = [self._build(kind, r) for r in rows[:limit]]
+        return items, (items[-1].id if more and items else None)
+
+    def count_volumes_by_project(self) -> dict[str | None, int]:
+        """Live volumes per ``project_id``."""
+        return self._count(KINDS["volume"], "project_id")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class DB:
+    """The read-only facade drivers get as ``self.db`` (Cinder's ``db`` API names)."""
+
+    def __init__(self, persistence: PersistenceDriverBase) -> None:
+        self.persistence = persistence
+
+    def volume_get(self, context: Any, volume_id: str, *args: Any, **kwargs: Any) -> Volume:
+        found = self.persistence.get_volumes(volume_id=volume_id)
+        if not found:
+            raise exc.VolumeNotFound(volume_id=volume_id)
+        return found[0]
+
+    def snapshot_get(self, context: Any, snapshot_id: str, *args: Any,
+                     **kwargs: Any) -> Snapshot:
+        found = self.persistence.get_snapshots(snapshot_id=snapshot_id)
+        if not found:
+            raise exc.SnapshotNotFound(snapshot_id=snapshot_id)
+        return found[0]
+
+    def get_volume_type(self, context: Any, id: str, inactive: bool = False,
+                        expected_fields: Any = None) -> dict[str, Any]:
+        found = self.persistence.get_volume_types(volume_type_id=id)
+        if not found:
+            raise exc.NotFound(resource=f"volume type {id}")
+        vt = found[0]
+        return {"id": vt.id, "name": vt.name, "description": vt.description,
+                "extra_specs": dict(vt.extra_specs), "qos_specs": dict(vt.qos_specs),
+                "is_public": vt.is_public}
+
+    def qos_specs_get(self, context: Any, qos_specs_id: str,
+                      inactive: bool = False) -> dict[str, Any]:
+        found = self.persistence.get_volume_types(volume_type_id=qos_specs_id)
+        if not found:
+            raise exc.NotFound(resource=f"qos specs {qos_specs_id}")
+        return {"id": qos_specs_id, "specs": dict(found[0].qos_specs)}
+
+    @classmethod
+    def image_volume_cache_get_by_volume_id(cls, context: Any, volume_id: str) -> None:
+        """volumelib keeps no image-volume cache entries in the store: always ``None``."""
+        return None

@@ -1,0 +1,157 @@
+"""Process-wide settings made by :func:`volumelib.setup`, and the live backends.
+
+Nothing here happens at import: the default store (memory) is built on first use.
+``setup()`` may be called again to switch store or project. Backends register
+themselves so that objects loaded from a store or from JSON find their driver by
+``backend_name``; a second ``Backend`` with the same name is a new object (no
+singleton), and the most recent live one serves loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from volumelib import exceptions as exc
+
+if TYPE_CHECKING:
+    from volumelib.backend import Backend
+    from volumelib.persistence.base import PersistenceDriverBase
+
+__all__ = ["Settings", "setup", "settings", "persistence", "register_backend",
+           "get_backend", "checkpoint", "set_checkpoint_hook"]
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Settings:
+    persistence: PersistenceDriverBase | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+    file_locks_path: str | None = None
+    fail_on_missing_backend: bool = True
+    host: str = dataclasses.field(default_factory=socket.gethostname)
+
+
+_lock = threading.RLock()
+_settings = Settings()
+_backends: weakref.WeakValueDictionary[str, Backend] = weakref.WeakValueDictionary()
+
+
+def setup(persistence_config: Any = None, project_id: str | None = None,
+          user_id: str | None = None, file_locks_path: str | None = None,
+          fail_on_missing_backend: bool = True, host: str | None = None) -> Settings:
+    """Choose the store and the identity used by objects created from now on.
+
+    Args:
+        persistence_config: ``None`` (memory), a dict ``{"storage": NAME | class |
+            instance, **kwargs}``, or a store instance.
+        project_id, user_id: recorded on new resources.
+        file_locks_path: directory for inter-process lock files.
+        fail_on_missing_backend: loading an object whose backend is not set up in this
+            process raises ``BackendNotFound`` (``False``: the object loads without a
+            driver, enough to attach from connection info).
+        host: this host's name in connection records (default: the hostname).
+
+    Raises:
+        InvalidPersistence: the config names no store.
+    """
+    from volumelib.persistence import setup as persistence_setup
+
+    store = persistence_setup(persistence_config)
+    if file_locks_path is not None and not isinstance(file_locks_path, str):
+        raise exc.InvalidConfig(reason=f"file_locks_path must be a path, not {file_locks_path!r}")
+    with _lock:
+        _settings.persistence = store
+        _settings.project_id = project_id
+        _settings.user_id = user_id
+        _settings.file_locks_path = file_locks_path
+        _settings.fail_on_missing_backend = bool(fail_on_missing_backend)
+        if host:
+            _settings.host = host
+    LOG.debug("volumelib set up with %r", store)
+    return _settings
+
+
+def settings() -> Settings:
+    return _settings
+
+
+def persistence() -> PersistenceDriverBase:
+    """The current store (memory until ``setup()`` says otherwise)."""
+    store = _settings.persistence
+    if store is None:
+        with _lock:
+            if _settings.persistence is None:
+                from volumelib.persistence.memory import MemoryPersistence
+                _settings.persistence = MemoryPersistence()
+            store = _settings.persistence
+    return store
+
+
+def register_backend(backend: Backend) -> None:
+    with _lock:
+        _backends[backend.id] = backend
+
+
+def unregister_backend(backend: Backend) -> None:
+    with _lock:
+        if _backends.get(backend.id) is backend:
+            del _backends[backend.id]
+
+
+def get_backend(name: str, *, required: bool | None = None) -> Backend | None:
+    """The live backend called ``name``; raise or return ``None`` when there is none.
+
+    ``required`` defaults to the ``fail_on_missing_backend`` setting.
+    """
+    backend = _backends.get(name)
+    if backend is None and (_settings.fail_on_missing_backend if required is None
+                            else required):
+        raise exc.BackendNotFound(backend_name=name)
+    return backend
+
+
+def live_backends() -> list[Backend]:
+    return list(_backends.values())
+
+
+# -- checkpoints: named points in operations where tests can pause or crash -----------
+
+_checkpoint_hook: Callable[[str], None] | None = None
+
+
+def set_checkpoint_hook(hook: Callable[[str], None] | None) -> None:
+    """Call ``hook(name)`` at every checkpoint (``None`` removes it). For fault tests."""
+    global _checkpoint_hook
+    _checkpoint_hook = hook
+
+
+def checkpoint(name: str) -> None:
+    """Mark a step (``"volume.create.intent_stored"``...). Free when no hook is set."""
+    if _checkpoint_hook is not None:
+        _checkpoint_hook(name)
+
+
+def crash_at_from_env() -> None:
+    """Install a hook that SIGKILLs this process at ``$VOLUMELIB_CRASH_AT``.
+
+    Used by crash-consistency tests that run real operations in a child process.
+    """
+    target = os.environ.get("VOLUMELIB_CRASH_AT")
+    if not target:
+        return
+    import signal
+
+    def _hook(name: str) -> None:
+        if name == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    set_checkpoint_hook(_hook)

@@ -1,0 +1,332 @@
+"""The versioned-object base of Volume, Snapshot, Connection and friends.
+
+Fields, coercion and per-field primitives are oslo.versionedobjects' own
+(:mod:`oslo_versionedobjects.fields`). The object base is ours, for one measured
+reason: ``oslo_versionedobjects.base`` imports oslo.messaging (and eventlet) at
+import time, which costs ~0.25 s of a ~0.35 s import budget on this machine kind and
+drags an RPC stack into a storage library. This base keeps OVO's contract where users
+see it:
+
+* ``VERSION`` per class and the OVO primitive envelope (``versioned_object.name``,
+  ``.namespace``, ``.version``, ``.data``, ``.changes``), so primitives look like
+  every other OVO's and carry their version;
+* change tracking (``obj_what_changed``, ``obj_get_changes``, ``obj_reset_changes``),
+  which also sees in-place changes to dict and list fields;
+* ``obj_to_primitive`` / ``obj_from_primitive`` with a version check.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from oslo_versionedobjects import fields as ovo_fields
+
+from volumelib import exceptions as exc
+
+__all__ = [
+    "VersionedObject",
+    "fields",
+    "NAMESPACE",
+    "registry",
+    "utcnow",
+]
+
+LOG = logging.getLogger(__name__)
+
+NAMESPACE = "volumelib"
+_ENVELOPE = "versioned_object."
+
+
+def plain(value: Any) -> Any:
+    """A deep copy made of plain dicts and lists.
+
+    OVO coerces dict and list fields into ``CoercedDict``/``CoercedList`` that keep a
+    reference to their object; stores and change tracking want plain values.
+    """
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return {plain(v) for v in value}
+    return value
+
+
+def utcnow() -> datetime.datetime:
+    """Timezone-aware now in UTC (what every timestamp field holds)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class _DateTime(ovo_fields.DateTime):
+    """OVO's DateTime, but primitives keep microseconds (ISO 8601 with offset)."""
+
+    def to_primitive(self, obj: Any, attr: str, value: datetime.datetime) -> str:
+        return value.isoformat()
+
+    def from_primitive(self, obj: Any, attr: str, value: Any) -> datetime.datetime:
+        if isinstance(value, str):
+            try:
+                value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError as e:
+                raise ValueError(f"{attr}: not an ISO 8601 timestamp: {value!r}") from e
+        return self.coerce(obj, attr, value)
+
+
+class _DateTimeField(ovo_fields.AutoTypedField):
+    AUTO_TYPE = _DateTime()
+
+
+class _JsonDictField(ovo_fields.AutoTypedField):
+    """A dict with string keys and any JSON value (connector, connection_info...)."""
+
+    AUTO_TYPE = ovo_fields.Dict(ovo_fields.FieldType())
+
+
+class fields:  # noqa: N801 - a namespace of field factories, named like OVO's module
+    """The field types volumelib objects use (all from oslo.versionedobjects)."""
+
+    UUID = ovo_fields.UUIDField
+    String = ovo_fields.StringField
+    SensitiveString = ovo_fields.SensitiveStringField
+    Integer = ovo_fields.IntegerField
+    Boolean = ovo_fields.BooleanField
+    DictOfStrings = ovo_fields.DictOfStringsField
+    DictOfNullableStrings = ovo_fields.DictOfNullableStringsField
+    ListOfStrings = ovo_fields.ListOfStringsField
+    DateTime = _DateTimeField
+    JsonDict = _JsonDictField
+
+
+#: class name -> class, for loading primitives.
+registry: dict[str, type[VersionedObject]] = {}
+
+_MUTABLE = (dict, list, set)
+
+
+class VersionedObject:
+    """A typed record with a version, change tracking and OVO-shaped primitives.
+
+    Subclasses define ``fields`` (name -> OVO field) and ``VERSION``. Every field has
+    a value at all times (its default, or ``None``); setting one coerces it through
+    the OVO field and marks it changed.
+    """
+
+    VERSION: ClassVar[str] = "1.0"
+    OBJ_NAME: ClassVar[str] = ""
+    fields: ClassVar[dict[str, ovo_fields.Field]] = {}
+    #: Fields never written to json/logs unless asked (secrets).
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.OBJ_NAME = cls.OBJ_NAME if cls.__dict__.get("OBJ_NAME") else cls.__name__
+        for name in cls.fields:
+            if not isinstance(getattr(cls, name, None), _FieldProperty):
+                setattr(cls, name, _FieldProperty(name))
+        registry[cls.OBJ_NAME] = cls
+
+    def _init_state(self) -> None:
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_changed", set())
+        object.__setattr__(self, "_pristine", {})
+        object.__setattr__(self, "_db_version", None)
+
+    def __init__(self, **values: Any) -> None:
+        self._init_state()
+        unknown = set(values) - set(self.fields)
+        if unknown:
+            raise exc.InvalidArgument(
+                reason=f"{self.OBJ_NAME} has no field(s) {', '.join(sorted(unknown))}")
+        for name, field in self.fields.items():
+            if name in values:
+                setattr(self, name, values[name])
+            else:
+                default = field.default
+                if default is ovo_fields.UnspecifiedDefault or default is None:
+                    self._values[name] = None
+                else:
+                    self._values[name] = field.coerce(self, name, copy.deepcopy(default))
+                self._changed.add(name)
+
+    # -- OVO-compatible introspection ----------------------------------------------
+
+    @classmethod
+    def obj_name(cls) -> str:
+        return cls.OBJ_NAME
+
+    def obj_attr_is_set(self, name: str) -> bool:
+        return name in self._values
+
+    def obj_what_changed(self) -> set[str]:
+        changed = set(self._changed)
+        for name, before in self._pristine.items():
+            if name not in changed and self._values.get(name) != before:
+                changed.add(name)
+        return changed
+
+    def obj_get_changes(self) -> dict[str, Any]:
+        return {name: self._values[name] for name in self.obj_what_changed()}
+
+    def obj_reset_changes(self, fields: Iterable[str] | None = None) -> None:
+        names = set(self.fields) if fields is None else set(fields)
+        self._changed.difference_update(names)
+        for name in names:
+            value = self._values.get(name)
+            if isinstance(value, _MUTABLE):
+                self._pristine[name] = plain(value)
+            else:
+                self._pristine.pop(name, None)
+
+    # -- primitives ----------------------------------------------------------------
+
+    def obj_to_primitive(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            value = self._values.get(name)
+            if name in self.SECRET_FIELDS and not include_secrets:
+                continue
+            data[name] = None if value is None else field.to_primitive(self, name, value)
+        return {
+            _ENVELOPE + "name": self.OBJ_NAME,
+            _ENVELOPE + "namespace": NAMESPACE,
+            _ENVELOPE + "version": self.VERSION,
+            _ENVELOPE + "data": data,
+            _ENVELOPE + "changes": sorted(self.obj_what_changed()),
+        }
+
+    @classmethod
+    def obj_from_primitive(cls, primitive: Mapping[str, Any]) -> VersionedObject:
+        """Build an object from an OVO primitive; the class comes from the envelope.
+
+        Raises:
+            InvalidPayload: not an envelope, another namespace, an unknown class, a
+                newer major version than this code knows, or a field that does not coerce.
+        """
+        if not isinstance(primitive, Mapping) or _ENVELOPE + "name" not in primitive:
+            raise exc.InvalidPayload(reason="not a versioned object primitive")
+        name = primitive[_ENVELOPE + "name"]
+        if primitive.get(_ENVELOPE + "namespace") != NAMESPACE:
+            raise exc.InvalidPayload(
+                reason=f"namespace {primitive.get(_ENVELOPE + 'namespace')!r} "
+                       f"is not {NAMESPACE!r}")
+        target = registry.get(name) if isinstance(name, str) else None
+        if target is None or (cls is not VersionedObject and not issubclass(target, cls)):
+            raise exc.InvalidPayload(reason=f"unknown object class {name!r}")
+        target._check_version(primitive.get(_ENVELOPE + "version"))
+        data = primitive.get(_ENVELOPE + "data")
+        if not isinstance(data, Mapping):
+            raise exc.InvalidPayload(reason=f"{name} primitive has no data mapping")
+        obj = target.__new__(target)
+        obj._init_state()
+        obj._values.update(dict.fromkeys(target.fields))
+        obj._set_from_primitive_data(data)
+        changes = primitive.get(_ENVELOPE + "changes") or []
+        obj.obj_reset_changes()
+        if isinstance(changes, list):
+            obj._changed.update(c for c in changes if c in target.fields)
+        return obj
+
+    @classmethod
+    def _check_version(cls, version: Any) -> None:
+        try:
+            major, minor = (int(p) for p in str(version).split("."))
+            my_major, my_minor = (int(p) for p in cls.VERSION.split("."))
+        except ValueError:
+            raise exc.InvalidPayload(
+                reason=f"{cls.OBJ_NAME} version {version!r} is not MAJOR.MINOR") from None
+        if major != my_major or minor > my_minor:
+            raise exc.InvalidPayload(
+                reason=f"{cls.OBJ_NAME} version {version} is newer than or incompatible "
+                       f"with this code's {cls.VERSION}")
+
+    def _set_from_primitive_data(self, data: Mapping[str, Any]) -> None:
+        unknown = set(data) - set(self.fields)
+        if unknown:
+            raise exc.InvalidPayload(
+                reason=f"{self.OBJ_NAME} has no field(s) {', '.join(sorted(unknown))}")
+        for name, field in self.fields.items():
+            if name not in data:
+                continue
+            raw = data[name]
+            try:
+                value = None if raw is None else field.from_primitive(self, name, raw)
+                value = field.coerce(self, name, value)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise exc.InvalidPayload(
+                    reason=f"{self.OBJ_NAME}.{name}={_short(raw)}: {e}") from None
+            self._values[name] = value
+
+    # -- plain values (persistence rows) -------------------------------------------
+
+    def obj_values(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Field values as Python objects (datetimes stay datetimes), for stores."""
+        names = self.fields if names is None else names
+        return {n: plain(self._values.get(n)) for n in names}
+
+    @classmethod
+    def _from_values(cls, values: Mapping[str, Any], db_version: int | None = None
+                     ) -> VersionedObject:
+        """Rebuild from a store's row without coercion (the row was coerced on write)."""
+        obj = cls.__new__(cls)
+        obj._init_state()
+        for name in cls.fields:
+            obj._values[name] = values.get(name)
+        obj.obj_reset_changes()
+        object.__setattr__(obj, "_db_version", db_version)
+        return obj
+
+    # -- misc ----------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(self._values.get(n) == other._values.get(n)  # type: ignore[attr-defined]
+                   for n in self.fields)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={self._values.get(n)!r}" for n in self._repr_fields())
+        return f"<{self.OBJ_NAME} {shown}>"
+
+    def _repr_fields(self) -> Iterable[str]:
+        return [n for n in ("id", "name", "status", "size") if n in self.fields]
+
+
+class _FieldProperty:
+    """Descriptor for one field: read the value, coerce and track on write."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: VersionedObject | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj._values.get(self.name)
+
+    def __set__(self, obj: VersionedObject, value: Any) -> None:
+        field = obj.fields[self.name]
+        try:
+            value = field.coerce(obj, self.name, value)
+        except (ValueError, TypeError) as e:
+            raise exc.InvalidArgument(
+                reason=f"{obj.OBJ_NAME}.{self.name}={_short(value)}: {e}") from None
+        obj._values[self.name] = value
+        obj._changed.add(self.name)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def to_json_text(data: Any) -> str:
+    """``json.dumps`` with a stable key order (what ``jsons``/``dumps`` return)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))

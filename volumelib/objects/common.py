@@ -1,0 +1,165 @@
+"""What every stored user object shares: its store, its backend, saving and JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from volumelib import core
+from volumelib import exceptions as exc
+from volumelib.objects.base import VersionedObject, to_json_text
+
+if TYPE_CHECKING:
+    from volumelib.backend import Backend
+    from volumelib.persistence.base import PersistenceDriverBase
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Status:
+    """Status values (Cinder's)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    ERROR_DELETING = "error_deleting"
+    EXTENDING = "extending"
+    ERROR_EXTENDING = "error_extending"
+    ATTACHING = "attaching"
+    IN_USE = "in-use"
+    DETACHING = "detaching"
+    REVERTING = "reverting"
+
+    #: States an interrupted operation leaves behind; ``gc()`` reconciles them.
+    TRANSITIONAL = frozenset({CREATING, DELETING, EXTENDING, ATTACHING, DETACHING,
+                              REVERTING})
+
+
+class StoredObject(VersionedObject):
+    """A user-facing object kept in a store and served by a backend."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        object.__setattr__(self, "_store", None)
+        object.__setattr__(self, "_backend", None)
+
+    # -- where it lives ------------------------------------------------------------
+
+    @property
+    def persistence(self) -> PersistenceDriverBase:
+        store = self.__dict__.get("_store")
+        return store if store is not None else core.persistence()
+
+    def _backend_name(self) -> str | None:
+        return None
+
+    @property
+    def backend(self) -> Backend:
+        """The live backend serving this object.
+
+        Raises:
+            BackendNotFound: no backend of that name is set up in this process.
+        """
+        backend = self.__dict__.get("_backend")
+        if backend is None:
+            name = self._backend_name()
+            backend = core.get_backend(name, required=True) if name else None
+            if backend is None:
+                raise exc.BackendNotFound(backend_name=name)
+            object.__setattr__(self, "_backend", backend)
+        return backend
+
+    def _bind(self, backend: Backend | None = None,
+              store: PersistenceDriverBase | None = None) -> None:
+        if backend is not None:
+            object.__setattr__(self, "_backend", backend)
+        if store is not None:
+            object.__setattr__(self, "_store", store)
+
+    def _settle(self, status: str) -> None:
+        """Store a failure status; never hide the original error if that fails too."""
+        self.status = status
+        try:
+            self.save()
+        except Exception:  # noqa: BLE001
+            LOG.exception("could not record status %s of %s %s", status, self.OBJ_NAME,
+                          getattr(self, "id", "?"))
+
+    def save(self) -> None:
+        """Write the changed fields (compare-and-set against the stored version)."""
+        getattr(self.persistence, f"set_{self._kind()}")(self)
+
+    @classmethod
+    def _kind(cls) -> str:
+        from volumelib.persistence.base import kind_of
+        return kind_of(cls).name  # type: ignore[arg-type]
+
+    # -- serialization -------------------------------------------------------------
+
+    def _backend_json(self) -> dict[str, Any] | None:
+        backend = self.__dict__.get("_backend")
+        if backend is None:
+            name = self._backend_name()
+            backend = core.get_backend(name, required=False) if name else None
+        if backend is not None:
+            return backend.config
+        name = self._backend_name()
+        return {"volume_backend_name": name} if name else None
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """A JSON-ready dict of this object (secrets left out)."""
+        return self.to_json()
+
+    def to_json(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"class": self.OBJ_NAME,
+                                "ovo": self.obj_to_primitive(include_secrets=include_secrets)}
+        backend = self._backend_json()
+        if backend is not None:
+            data["backend"] = backend
+        return data
+
+    @property
+    def jsons(self) -> str:
+        return to_json_text(self.json)
+
+    @property
+    def dump(self) -> dict[str, Any]:
+        """Like :attr:`json`, with the lazy relations (snapshots, connections) loaded."""
+        return self.json
+
+    @property
+    def dumps(self) -> str:
+        return to_json_text(self.dump)
+
+
+def call_driver(backend: Backend, operation: str, func: Callable[..., T], *args: Any,
+                resource_id: str | None = None) -> T:
+    """Call a driver method; turn a non-volumelib failure into ``BackendError``."""
+    LOG.debug("%s: %s %s", backend.id, operation, resource_id or "")
+    try:
+        result = func(*args)
+    except exc.VolumelibError:
+        raise
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - translated at the boundary, cause kept
+        LOG.debug("%s: %s %s failed: %s", backend.id, operation, resource_id or "", e)
+        raise exc.BackendError(backend_name=backend.id, operation=operation,
+                               reason=f"{type(e).__name__}: {e}") from e
+    LOG.debug("%s: %s %s done", backend.id, operation, resource_id or "")
+    return result
+
+
+def apply_model_update(obj: StoredObject, update: Any) -> None:
+    """Copy a driver's model update (provider_* fields) onto ``obj``."""
+    if not update:
+        return
+    for key in ("provider_location", "provider_id", "provider_auth"):
+        if key in update and key in obj.fields:
+            setattr(obj, key, update[key])

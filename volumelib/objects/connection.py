@@ -1,0 +1,273 @@
+"""``Connection``: a volume exported to one host, and its attachment there.
+
+The controller side (``vol.connect(props)``, ``conn.disconnect()``) needs the backend's
+driver; the node side (``conn.attach()``, ``conn.detach()``) needs only the
+connection info and os-brick, so a node process can load a connection from the store
+or from JSON without the backend's credentials. Attach state (``device``,
+``attached_host``) is stored, so a restarted node process can still detach.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from volumelib import core
+from volumelib import exceptions as exc
+from volumelib.drivers.types import (Capability, ConnectionInfo, ConnectorProperties,
+                                     redact)
+from volumelib.objects.base import fields
+from volumelib.objects.common import Status, StoredObject, apply_model_update, call_driver
+
+if TYPE_CHECKING:
+    from volumelib.objects.volume import Volume
+
+__all__ = ["Connection", "ConnectionStatus"]
+
+LOG = logging.getLogger(__name__)
+
+
+class ConnectionStatus:
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+    TRANSITIONAL = frozenset({CONNECTING, ATTACHING, DETACHING, DISCONNECTING})
+
+
+ATTACH_MODES = ("rw", "ro")
+
+
+class Connection(StoredObject):
+    """A volume exported to a host. Make one with ``vol.connect(props)`` or ``vol.attach()``."""
+
+    VERSION = "1.0"
+    fields = {
+        "id": fields.UUID(),
+        "volume_id": fields.String(),
+        "backend_name": fields.String(nullable=True),
+        "status": fields.String(default=ConnectionStatus.CONNECTING),
+        "connector": fields.JsonDict(default={}),
+        "connection_info": fields.JsonDict(default={}),
+        "attach_mode": fields.String(default="rw"),
+        "device": fields.JsonDict(nullable=True),
+        "attached_host": fields.String(nullable=True),
+        "project_id": fields.String(nullable=True),
+        "user_id": fields.String(nullable=True),
+        "created_at": fields.DateTime(nullable=True),
+        "updated_at": fields.DateTime(nullable=True),
+        "deleted": fields.Boolean(default=False),
+        "deleted_at": fields.DateTime(nullable=True),
+    }
+
+    def _backend_name(self) -> str | None:
+        return self.backend_name
+
+    # -- redaction: connection info may carry CHAP passwords and keys ----------------
+
+    def to_json(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        data = super().to_json(include_secrets=include_secrets)
+        if not include_secrets:
+            payload = data["ovo"]["versioned_object.data"]
+            for key in ("connection_info", "connector"):
+                if payload.get(key):
+                    payload[key] = redact(payload[key])
+        return data
+
+    def __repr__(self) -> str:
+        return (f"<Connection id={self.id!r} volume_id={self.volume_id!r} "
+                f"status={self.status!r} connection_info={redact(self.connection_info)!r}>")
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def path(self) -> str | None:
+        """The local device (``/dev/loop3``...) or handle path once attached."""
+        device = self.device or {}
+        return device.get("path")
+
+    @property
+    def attached(self) -> bool:
+        return bool(self.device)
+
+    @property
+    def connected(self) -> bool:
+        return self.status in (ConnectionStatus.CONNECTED, ConnectionStatus.ATTACHING,
+                               ConnectionStatus.ATTACHED, ConnectionStatus.DETACHING)
+
+    @property
+    def volume(self) -> Volume:
+        """The connected volume, current from the store. A connection made with
+        ``vol.connect()`` hands back that same ``vol`` (refreshed), so the caller's
+        object sees the status changes a disconnect makes."""
+        mine = self.__dict__.get("_volume")
+        if mine is not None:
+            try:
+                mine.refresh()
+                return mine
+            except exc.VolumeNotFound:
+                pass
+        found = self.persistence.get_volumes(volume_id=self.volume_id)
+        if not found:
+            raise exc.VolumeNotFound(volume_id=self.volume_id)
+        vol = found[0]
+        vol._bind(self.__dict__.get("_backend"))
+        return vol
+
+    def refresh(self) -> None:
+        found = self.persistence.get_connections(connection_id=self.id)
+        if not found:
+            raise exc.ConnectionNotFound(connection_id=self.id)
+        self._values.update(found[0]._values)
+        object.__setattr__(self, "_db_version", found[0]._db_version)
+        self.obj_reset_changes()
+
+    # -- controller side ---------------------------------------------------------------
+
+    @classmethod
+    def _connect(cls, volume: Volume, connector_properties: Any,
+                 attach_mode: str = "rw") -> Connection:
+        from volumelib import validation
+        props = ConnectorProperties.from_dict(connector_properties)
+        if attach_mode not in ATTACH_MODES:
+            raise exc.InvalidArgument(reason=f"attach_mode must be rw or ro: {attach_mode!r}")
+        volume._require_live()
+        backend = volume.backend
+        existing = volume.connections
+        if volume.status == Status.IN_USE or existing:
+            if not volume.multiattach:
+                raise exc.VolumeInUse(volume_id=volume.id,
+                                      reason="it is already connected and not multiattach")
+            if Capability.MULTIATTACH not in backend.capabilities:
+                raise exc.NotSupported(operation="multiattach", driver=backend.driver_name)
+        elif volume.status != Status.AVAILABLE:
+            raise exc.InvalidState(resource=f"Volume {volume.id}", status=volume.status,
+                                   reason="connect needs available (or in-use multiattach)")
+        settings = core.settings()
+        conn = cls(id=validation.new_id(), volume_id=volume.id,
+                   backend_name=volume.backend_name, status=ConnectionStatus.CONNECTING,
+                   connector=props.to_dict(), attach_mode=attach_mode,
+                   project_id=volume.project_id, user_id=settings.user_id)
+        conn._bind(backend, volume.persistence)
+        object.__setattr__(conn, "_volume", volume)
+        conn.persistence.set_connection(conn)
+        if volume.status == Status.AVAILABLE:
+            volume.previous_status = volume.status
+            volume.status = Status.ATTACHING
+            volume.save()
+        core.checkpoint("connection.connect.intent_stored")
+        info = volume.info()
+        driver = backend.driver
+        exported = False
+        try:
+            update = call_driver(backend, "create_export", driver.create_export, info, props,
+                                 resource_id=volume.id)
+            exported = True
+            apply_model_update(volume, update)
+            if update:
+                info = volume.info()
+            ci = call_driver(backend, "initialize_connection", driver.initialize_connection,
+                             info, props, resource_id=volume.id)
+        except Exception:
+            conn._undo_connect(volume, exported, first=not existing)
+            raise
+        conn.connection_info = ConnectionInfo.from_dict(
+            ci.to_dict() if isinstance(ci, ConnectionInfo) else ci).to_dict()
+        conn.status = ConnectionStatus.CONNECTED
+        conn.save()
+        volume.status = Status.IN_USE
+        volume.previous_status = None
+        volume.save()
+        return conn
+
+    def _undo_connect(self, volume: Volume, exported: bool, first: bool) -> None:
+        backend = volume.backend
+        try:
+            if exported and first:
+                backend.driver.remove_export(volume.info())
+            self.persistence.delete_connection(self)
+            if first:
+                volume.status = Status.AVAILABLE
+                volume.previous_status = None
+                volume.save()
+        except Exception:  # noqa: BLE001
+            LOG.exception("could not undo the failed connection %s of volume %s",
+                          self.id, volume.id)
+
+    def disconnect(self, force: bool = False) -> None:
+        """Controller side: revoke this host's access and forget the connection.
+
+        The export is removed with the last connection of the volume.
+        """
+        if self.status == ConnectionStatus.DISCONNECTED:
+            return
+        if self.attached and not force:
+            raise exc.VolumeInUse(volume_id=self.volume_id,
+                                  reason=f"connection {self.id} is still attached on "
+                                         f"{self.attached_host}; detach first or force")
+        volume = self.volume
+        backend = self.backend
+        self.status = ConnectionStatus.DISCONNECTING
+        self.save()
+        core.checkpoint("connection.disconnect.intent_stored")
+        props = ConnectorProperties.from_dict(self.connector or {})
+        others = [c for c in volume.connections if c.id != self.id]
+        try:
+            call_driver(backend, "terminate_connection", backend.driver.terminate_connection,
+                        volume.info(), props, resource_id=volume.id)
+            if not others:
+                call_driver(backend, "remove_export", backend.driver.remove_export,
+                            volume.info(), resource_id=volume.id)
+        except Exception:
+            self._settle(ConnectionStatus.ERROR)
+            raise
+        self.persistence.delete_connection(self)
+        self.status = ConnectionStatus.DISCONNECTED
+        self.obj_reset_changes()
+        if not others and volume.status == Status.IN_USE:
+            volume.status = Status.AVAILABLE
+            volume.save()
+
+    # -- node side ---------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Node side: attach the connected volume on this host with os-brick."""
+        from volumelib import brick
+        if self.attached:
+            return
+        if not self.connected:
+            raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
+                                   reason="attach needs a connected connection")
+        self.status = ConnectionStatus.ATTACHING
+        self.save()
+        try:
+            device = brick.connect_volume(self.connection_info)
+        except Exception:
+            self._settle(ConnectionStatus.CONNECTED)
+            raise
+        self.device = device
+        self.attached_host = core.settings().host
+        self.status = ConnectionStatus.ATTACHED
+        self.save()
+
+    def detach(self, force: bool = False) -> None:
+        """Node side: detach from this host. Not attached: no-op."""
+        from volumelib import brick
+        if not self.attached:
+            return
+        self.status = ConnectionStatus.DETACHING
+        self.save()
+        try:
+            brick.disconnect_volume(self.connection_info, self.device, force=force)
+        except Exception:
+            self._settle(ConnectionStatus.ATTACHED)
+            raise
+        self.device = None
+        self.attached_host = None
+        self.status = ConnectionStatus.CONNECTED
+        self.save()

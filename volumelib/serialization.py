@@ -1,0 +1,154 @@
+"""``volumelib.load`` / ``dump`` / ``dumps``: objects to JSON and back.
+
+An object's JSON is ``{"class": NAME, "ovo": <OVO primitive>, "backend": {...}}``;
+a dumped volume adds ``"snapshots"`` and ``"connections"`` lists of the same shape.
+Secrets are left out unless ``include_secrets=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from volumelib import core
+from volumelib import exceptions as exc
+from volumelib.objects.base import VersionedObject, registry, to_json_text
+from volumelib.objects.common import StoredObject
+
+__all__ = ["load", "dump", "dumps"]
+
+LOG = logging.getLogger(__name__)
+
+_MAX_DEPTH = 4
+
+
+def load(data: Any, save: bool = False) -> Any:
+    """Objects from JSON: a dict, a JSON string, or a list of either.
+
+    Args:
+        data: what ``obj.json``/``jsons``/``dump``/``dumps`` or ``volumelib.dump()`` made.
+        save: also write the objects (and nested snapshots and connections) to the
+            current store, inserting new ones and overwriting existing ones.
+
+    Returns:
+        One object for one object, a list for a list.
+
+    Raises:
+        InvalidPayload: not JSON, not an object of ours, a newer version, a bad field.
+        BackendNotFound: the object's backend is not set up in this process and
+            ``fail_on_missing_backend`` is on.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise exc.InvalidPayload(reason=f"not UTF-8: {e}") from None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError as e:
+            raise exc.InvalidPayload(reason=f"not JSON: {e}") from None
+    if isinstance(data, list):
+        objs = [_load_one(item, 0) for item in data]
+    else:
+        objs = [_load_one(data, 0)]
+    if save:
+        for obj, nested in objs:
+            _save(obj)
+            for child in nested:
+                _save(child)
+    result = [obj for obj, _ in objs]
+    return result if isinstance(data, list) else result[0]
+
+
+def _load_one(data: Any, depth: int) -> tuple[StoredObject, list[StoredObject]]:
+    if depth > _MAX_DEPTH:
+        raise exc.InvalidPayload(reason="nested too deeply")
+    if not isinstance(data, Mapping):
+        raise exc.InvalidPayload(reason=f"expected an object, got {type(data).__name__}")
+    name = data.get("class")
+    if not isinstance(name, str) or name not in registry \
+            or not issubclass(registry[name], StoredObject):
+        raise exc.InvalidPayload(reason=f"unknown class {name!r}")
+    primitive = data.get("ovo")
+    obj = VersionedObject.obj_from_primitive(primitive) if isinstance(primitive, Mapping) \
+        else None
+    if obj is None:
+        raise exc.InvalidPayload(reason=f"{name} has no 'ovo' primitive")
+    if obj.OBJ_NAME != name:
+        raise exc.InvalidPayload(reason=f"class {name} holds a {obj.OBJ_NAME} primitive")
+    assert isinstance(obj, StoredObject)
+    _check_identity(obj)
+    backend_name = obj._backend_name()
+    if backend_name:
+        backend = core.get_backend(backend_name)  # raises if required and missing
+        obj._bind(backend)
+    nested: list[StoredObject] = []
+    for key in ("snapshots", "connections"):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise exc.InvalidPayload(reason=f"{name}.{key} must be a list")
+        for item in items:
+            child, grandchildren = _load_one(item, depth + 1)
+            if getattr(child, "volume_id", None) != getattr(obj, "id", None):
+                raise exc.InvalidPayload(
+                    reason=f"{child.OBJ_NAME} {getattr(child, 'id', '?')} in {key} of "
+                           f"{name} {getattr(obj, 'id', '?')} belongs to another volume")
+            nested.append(child)
+            nested.extend(grandchildren)
+    object.__setattr__(obj, "_loaded_nested", nested)
+    return obj, nested
+
+
+def _check_identity(obj: StoredObject) -> None:
+    from volumelib import validation
+    if "id" in obj.fields:
+        try:
+            validation.check_id(obj.id)
+        except exc.InvalidId as e:
+            raise exc.InvalidPayload(reason=str(e)) from None
+    if "size" in obj.fields and obj.size is not None:
+        try:
+            validation.check_size(obj.size)
+        except exc.InvalidSize as e:
+            raise exc.InvalidPayload(reason=str(e)) from None
+
+
+def _save(obj: StoredObject) -> None:
+    store = core.persistence()
+    getter = {"Volume": lambda: store.get_volumes(volume_id=obj.id),
+              "Snapshot": lambda: store.get_snapshots(snapshot_id=obj.id),
+              "Connection": lambda: store.get_connections(connection_id=obj.id)}.get(
+        obj.OBJ_NAME)
+    object.__setattr__(obj, "_db_version", None)
+    if getter is not None:
+        existing = getter()
+        if existing:
+            object.__setattr__(obj, "_db_version", existing[0]._db_version)
+            obj._changed.update(obj.fields)
+    obj._bind(store=store)
+    getattr(store, f"set_{obj._kind()}")(obj)
+
+
+def dump(include_secrets: bool = False) -> list[dict[str, Any]]:
+    """Every volume in the current store, with its snapshots and connections."""
+    result = []
+    for vol in core.persistence().get_volumes():
+        backend = core.get_backend(vol.backend_name, required=False)
+        if backend is not None:
+            vol._bind(backend)
+        data = vol.to_json(include_secrets=include_secrets)
+        data["snapshots"] = [s.to_json(include_secrets=include_secrets)
+                             for s in vol.snapshots]
+        data["connections"] = [c.to_json(include_secrets=include_secrets)
+                               for c in vol.connections]
+        result.append(data)
+    return result
+
+
+def dumps(include_secrets: bool = False) -> str:
+    return to_json_text(dump(include_secrets=include_secrets))
