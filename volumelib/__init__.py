@@ -1,0 +1,62 @@
+"""volumelib: block volumes on real storage backends, with no control plane.
+
+::
+
+    import volumelib
+    backend = volumelib.Backend(volume_backend_name="local", volume_driver="file",
+                                file_root="/var/lib/volumelib/local")
+    vol = backend.create_volume(size=1, name="data")
+    snap = vol.create_snapshot(name="s1")
+    clone = snap.create_volume(name="from-snap")
+
+Importing volumelib has no side effects: no logging configuration (only a
+``NullHandler`` on the ``volumelib`` logger), no global options, no threads.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from volumelib import exceptions
+from volumelib._version import __version__
+from volumelib.backend import Backend
+from volumelib.core import setup
+from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
+from volumelib.objects import (Connection, KeyValue, Snapshot, Status, Volume,
+                               VolumeType)
+from volumelib.serialization import dump, dumps, load
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def get_connector_properties(multipath: bool = False, enforce_multipath: bool = False,
+                             my_ip: str | None = None) -> dict:
+    """This host's os-brick connector properties (what a node hands a controller)."""
+    from volumelib import brick
+    return brick.get_connector_properties(multipath, enforce_multipath, my_ip)
+
+
+def persistence():  # noqa: ANN201 - returns the store in use
+    """The store ``setup()`` chose (memory by default)."""
+    from volumelib import core
+    return core.persistence()
+
+
+__all__ = [
+    "__version__",
+    "setup",
+    "Backend",
+    "Volume",
+    "Snapshot",
+    "Connection",
+    "KeyValue",
+    "VolumeType",
+    "Status",
+    "load",
+    "dump",
+    "dumps",
+    "get_connector_properties",
+    "persistence",
+    "exceptions",
+    *exceptions.__all__,
+]

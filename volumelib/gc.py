@@ -1,0 +1,196 @@
+"""Reconciliation after crashes: what ``backend.gc()`` does.
+
+Every operation stores its intent before calling the driver, so a crash leaves a
+record in a transitional state. Records older than ``older_than`` seconds are
+reconciled (younger ones may belong to an operation still running elsewhere):
+
+==========================  ===============================================================
+record                      action
+==========================  ===============================================================
+volume ``creating``         roll back: delete the storage object (idempotent), drop the record
+volume ``deleting``,        finish: delete the storage object, drop the record
+``error_deleting``
+volume ``extending``        back to its previous status (the size is the old one; a
+                            partly grown object only has unused space)
+volume ``reverting``        ``error`` (the data is the snapshot's or the old, unknown which)
+volume ``attaching``,       ``in-use`` if it has connections, else ``available``
+``detaching``
+snapshot ``creating``       roll back like a volume
+snapshot ``deleting``       finish like a volume
+connection ``connecting``,  finish the disconnect: terminate, remove the export when it was
+``disconnecting``           the last one, drop the record
+connection ``attaching``    ``connected`` (the node never got a device)
+connection ``detaching``    ``attached`` (the node retries ``detach``)
+==========================  ===============================================================
+
+Then the driver's own ``gc`` removes storage objects no record knows of. Records are
+always written before storage objects, so asking the store about each object at the
+moment it is found cannot mistake a new object for an orphan.
+
+Another process may touch the same record meanwhile: every write here is a
+compare-and-set, and a record that changed under gc is skipped and reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import TYPE_CHECKING, Any
+
+from volumelib import exceptions as exc
+from volumelib.drivers.types import ConnectorProperties
+from volumelib.objects.common import Status, call_driver
+from volumelib.objects.connection import ConnectionStatus
+
+if TYPE_CHECKING:
+    from volumelib.backend import Backend
+
+__all__ = ["collect"]
+
+LOG = logging.getLogger(__name__)
+
+
+def _stale(obj: Any, cutoff: datetime.datetime | None) -> bool:
+    if cutoff is None:
+        return True
+    stamp = obj.updated_at or obj.created_at
+    return stamp is None or stamp <= cutoff
+
+
+def collect(backend: Backend, *, older_than: float | None = 600,
+            dry_run: bool = False) -> dict[str, Any]:
+    """Reconcile ``backend``'s records and storage. Returns a report of every action."""
+    if older_than is not None and (isinstance(older_than, bool)
+                                   or not isinstance(older_than, (int, float))
+                                   or older_than < 0):
+        raise exc.InvalidArgument(reason=f"older_than must be seconds >= 0: {older_than!r}")
+    cutoff = None
+    if older_than is not None:
+        cutoff = (datetime.datetime.now(datetime.timezone.utc)
+                  - datetime.timedelta(seconds=older_than))
+    report: dict[str, Any] = {"backend": backend.id, "dry_run": dry_run, "actions": [],
+                              "skipped": [], "orphans": []}
+    store = backend.persistence
+
+    def act(kind: str, obj_id: str, action: str, func: Any) -> None:
+        entry = {"kind": kind, "id": obj_id, "action": action}
+        if dry_run:
+            report["actions"].append(entry)
+            return
+        try:
+            func()
+        except exc.ConcurrentModification as e:
+            report["skipped"].append({**entry, "reason": str(e)})
+            return
+        except Exception as e:  # noqa: BLE001 - gc reports and goes on
+            LOG.warning("gc of %s %s (%s) failed: %s", kind, obj_id, action, e)
+            report["skipped"].append({**entry, "reason": f"{type(e).__name__}: {e}"})
+            return
+        LOG.info("gc: %s %s: %s", kind, obj_id, action)
+        report["actions"].append(entry)
+
+    volumes = {v.id: v for v in store.get_volumes(backend_name=backend.id)}
+    for v in volumes.values():
+        v._bind(backend)
+
+    for conn in store.get_connections():
+        if conn.volume_id not in volumes or conn.status not in ConnectionStatus.TRANSITIONAL \
+                or not _stale(conn, cutoff):
+            continue
+        conn._bind(backend)
+        if conn.status in (ConnectionStatus.CONNECTING, ConnectionStatus.DISCONNECTING):
+            act("connection", conn.id, "finish disconnect",
+                lambda c=conn: _drop_connection(backend, c))
+        elif conn.status == ConnectionStatus.ATTACHING:
+            act("connection", conn.id, "back to connected",
+                lambda c=conn: _set_status(c, ConnectionStatus.CONNECTED, device=None))
+        else:
+            act("connection", conn.id, "back to attached",
+                lambda c=conn: _set_status(c, ConnectionStatus.ATTACHED))
+
+    for snap in store.get_snapshots():
+        if snap.volume_id not in volumes or not _stale(snap, cutoff):
+            continue
+        snap._bind(backend)
+        if snap.status in (Status.CREATING, Status.DELETING):
+            action = "roll back create" if snap.status == Status.CREATING else "finish delete"
+            act("snapshot", snap.id, action, lambda s=snap: _drop_snapshot(backend, s))
+
+    # Re-read: the connection and snapshot steps above may have changed volumes.
+    for vol in store.get_volumes(backend_name=backend.id):
+        vol._bind(backend)
+        if not _stale(vol, cutoff):
+            continue
+        if vol.status in (Status.CREATING, Status.DELETING, Status.ERROR_DELETING):
+            if vol.status != Status.CREATING or not vol.snapshots:
+                action = ("roll back create" if vol.status == Status.CREATING
+                          else "finish delete")
+                act("volume", vol.id, action, lambda v=vol: _drop_volume(backend, v))
+        elif vol.status == Status.EXTENDING:
+            act("volume", vol.id, "back to previous status",
+                lambda v=vol: _set_status(v, v.previous_status or Status.AVAILABLE,
+                                          previous_status=None))
+        elif vol.status == Status.REVERTING:
+            act("volume", vol.id, "mark error", lambda v=vol: _set_status(v, Status.ERROR))
+        elif vol.status in (Status.ATTACHING, Status.DETACHING):
+            act("volume", vol.id, "settle attach status",
+                lambda v=vol: _set_status(v, Status.IN_USE if v.connections
+                                          else Status.AVAILABLE, previous_status=None))
+
+    def is_known(kind: str, obj_id: str) -> bool:
+        if kind == "volume":
+            return bool(store.get_volumes(volume_id=obj_id))
+        if kind == "snapshot":
+            return bool(store.get_snapshots(snapshot_id=obj_id))
+        return True  # an unknown kind is never treated as an orphan
+
+    try:
+        report["orphans"] = call_driver(
+            backend, "gc", lambda: backend.driver.gc(is_known, dry_run=dry_run))
+    except exc.VolumelibError as e:
+        report["skipped"].append({"kind": "driver", "id": backend.id, "action": "gc",
+                                  "reason": str(e)})
+    return report
+
+
+def _set_status(obj: Any, status: str, **fields: Any) -> None:
+    obj.status = status
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save()
+
+
+def _drop_volume(backend: Backend, vol: Any) -> None:
+    vol.status = Status.DELETING
+    vol.save()
+    call_driver(backend, "delete_volume", backend.driver.delete_volume, vol.info(),
+                resource_id=vol.id)
+    vol.status = Status.DELETED
+    vol.deleted = True
+    backend.persistence.delete_volume(vol)
+
+
+def _drop_snapshot(backend: Backend, snap: Any) -> None:
+    snap.status = Status.DELETING
+    snap.save()
+    call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, snap.info(),
+                resource_id=snap.id)
+    snap.status = Status.DELETED
+    snap.deleted = True
+    backend.persistence.delete_snapshot(snap)
+
+
+def _drop_connection(backend: Backend, conn: Any) -> None:
+    vol = conn.volume
+    others = [c for c in vol.connections if c.id != conn.id]
+    props = ConnectorProperties.from_dict(conn.connector or {})
+    call_driver(backend, "terminate_connection", backend.driver.terminate_connection,
+                vol.info(), props, resource_id=vol.id)
+    if not others:
+        call_driver(backend, "remove_export", backend.driver.remove_export, vol.info(),
+                    resource_id=vol.id)
+    backend.persistence.delete_connection(conn)
+    if not others and vol.status in (Status.IN_USE, Status.ATTACHING):
+        vol.status = Status.AVAILABLE
+        vol.previous_status = None
+        vol.save()
