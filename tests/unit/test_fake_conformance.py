@@ -1,0 +1,29 @@
+"""The fake driver on the memory store passes the driver conformance suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import volumelib
+from volumelib.testing import driver as suite
+
+
+class FakeFixtures(suite.DriverFixtures):
+    @pytest.fixture
+    def backend(self) -> Any:
+        volumelib.setup()  # a fresh memory store for every test
+        backend = volumelib.Backend("fake-conformance", "fake")
+        yield backend
+        backend.close()
+
+    def write_data(self, backend: Any, volume: Any, offset: int, data: bytes) -> None:
+        backend.driver.write(volume.id, offset, data)
+
+    def read_data(self, backend: Any, volume: Any, offset: int, length: int) -> bytes:
+        return backend.driver.read(volume.id, offset, length)
+
+
+class TestFakeDriver(FakeFixtures, suite.DriverSuite):
+    pass
