@@ -1,0 +1,1 @@
+"""The ``volumelib`` command line."""
