@@ -1,0 +1,710 @@
+"""The ``file`` driver: each volume is a sparse file, attached locally as a loop device.
+
+Layout under ``file_root`` (directories 0o700, volume files 0o600, snapshots 0o400)::
+
+    <file_root>/volumes/volume-<id>
+    <file_root>/snapshots/snapshot-<id>
+    <dir>/.tmp-<id>-<random>        a copy in progress, renamed into place when complete
+
+Snapshots and clones are reflinks (``FICLONE``) where the filesystem shares extents
+(XFS with ``reflink=1``, btrfs) and sparse copies elsewhere (ext4, tmpfs). Local
+attach uses ``losetup`` and needs root.
+
+Ids must be canonical lowercase UUIDs, files are opened with ``O_NOFOLLOW`` and the
+``volumes``/``snapshots`` directories must be real directories, so no id or symlink
+can make the driver touch anything outside ``file_root``.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import secrets
+import stat
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from volumelib import exceptions as exc
+from volumelib.drivers.base import ModelUpdate, VolumeDriver
+from volumelib.drivers.file import copy, loop
+from volumelib.drivers.options import Option
+from volumelib.drivers.types import (BackendStats, Capability, ConnectionInfo,
+                                     ConnectorProperties, PoolStats, SnapshotInfo,
+                                     VolumeInfo)
+
+__all__ = ["FileDriver", "TMP_MAX_AGE"]
+
+LOG = logging.getLogger(__name__)
+
+GiB = 1024 ** 3
+#: ``.tmp-*`` files older than this (seconds) are leftovers of a crash; ``gc`` removes them.
+TMP_MAX_AGE = 3600.0
+
+_VOLUMES = "volumes"
+_SNAPSHOTS = "snapshots"
+_TMP_PREFIX = ".tmp-"
+_FILE_MODE = 0o600
+_SNAPSHOT_MODE = 0o400
+_DIR_MODE = 0o700
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _failure(e: Exception) -> str:
+    """A one-line reason for an OS or subprocess failure, with the command's stderr."""
+    if isinstance(e, (subprocess.CalledProcessError, subprocess.TimeoutExpired)):
+        cmd = " ".join(map(str, e.cmd)) if isinstance(e.cmd, (list, tuple)) else str(e.cmd)
+        if isinstance(e, subprocess.TimeoutExpired):
+            return f"{cmd} did not finish within {e.timeout} s"
+        stderr = e.stderr if isinstance(e.stderr, str) else ""
+        return f"{cmd} exited with {e.returncode}: {stderr.strip() or 'no error output'}"
+    return str(e)
+
+
+def _describe(arg: object) -> str:
+    if isinstance(arg, VolumeInfo):
+        return f"volume {arg.id} ({arg.size} GiB)"
+    if isinstance(arg, SnapshotInfo):
+        return f"snapshot {arg.id} of volume {arg.volume.id}"
+    return repr(arg)
+
+
+def _operation(name: str) -> Callable[[_F], _F]:
+    """Log a driver method at DEBUG with the ids it works on, and turn OS and
+    subprocess failures into ``BackendError`` (``raise ... from``); volumelib's own
+    exceptions pass through unchanged."""
+
+    def decorate(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(self: FileDriver, *args: Any, **kwargs: Any) -> Any:
+            ids = ", ".join(_describe(a) for a in (*args, *kwargs.values())
+                            if isinstance(a, (VolumeInfo, SnapshotInfo, int)))
+            LOG.debug("%s: %s(%s)", self.backend_name, name, ids)
+            started = time.monotonic()
+            try:
+                result = fn(self, *args, **kwargs)
+            except exc.VolumelibError:
+                raise
+            except (OSError, ValueError, subprocess.SubprocessError) as e:
+                raise exc.BackendError(backend_name=self.backend_name, operation=name,
+                                       reason=_failure(e)) from e
+            LOG.debug("%s: %s(%s) done in %.3f s", self.backend_name, name, ids,
+                      time.monotonic() - started)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _is_canonical_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _makedirs(path: str, mode: int) -> None:
+    """``os.makedirs`` that gives ``mode`` to the missing parents as well."""
+    missing = []
+    while not os.path.lexists(path) and path != os.path.dirname(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            pass
+
+
+def _unlink(path: str) -> bool:
+    """Remove ``path``; ``False`` if it was already gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class FileDriver(VolumeDriver):
+    """Volumes as sparse files in a directory; snapshots and clones by reflink or copy.
+
+    Options:
+        file_root: the directory holding everything (created 0o700 if missing).
+        max_over_subscription_ratio: how many times the free space may be provisioned.
+        reflink: ``auto`` (use it where the filesystem has it), ``always`` (refuse to
+            start without it) or ``never`` (always copy the data blocks).
+        loop_direct_io: attach loop devices with direct I/O (``O_DIRECT``).
+    """
+
+    name = "file"
+    vendor_name = "volumelib"
+    version = "1.0.0"
+    storage_protocol = "local"
+    options = (
+        Option("file_root", "str", "/var/lib/volumelib/file",
+               "Directory holding the volume and snapshot files (created 0o700)."),
+        Option("max_over_subscription_ratio", "float", 1.0,
+               "Ratio of provisioned to free space allowed (thin provisioning).", min=0.1),
+        Option("reflink", "str", "auto",
+               "Share extents for snapshots and clones: auto, always (fail without "
+               "reflink support) or never (copy the data blocks).",
+               choices=("auto", "always", "never")),
+        Option("loop_direct_io", "bool", True,
+               "Attach loop devices with direct I/O on their backing file."),
+    )
+
+    def __init__(self, *, db: Any = None, **options: Any) -> None:
+        super().__init__(db=db, **options)
+        root = self.config.file_root
+        if not root or "\0" in root:
+            raise exc.InvalidConfig(reason=f"option file_root={root!r} of driver file: "
+                                           "must be a non-empty path")
+        #: ``file_root`` made absolute; its real path once ``do_setup`` ran.
+        self.root: str = os.path.abspath(root)
+        self._setup_done = False
+        self._reflink_supported = False
+        self._is_root = False
+        self._losetup = False
+        self._stats: BackendStats | None = None
+        self._export_lock = threading.RLock()
+        #: Seconds since the epoch; replaceable to drive ``gc``'s age test.
+        self.clock: Callable[[], float] = time.time
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def do_setup(self) -> None:
+        """Create the directories, probe reflink support, ``losetup`` and root.
+
+        Raises:
+            InvalidConfig: ``file_root`` cannot be created or is not a directory,
+                ``volumes``/``snapshots`` are symlinks or not directories, or
+                ``reflink=always`` on a filesystem without reflink.
+        """
+        LOG.debug("file backend %s: setting up in %s", self.backend_name, self.root)
+        try:
+            _makedirs(self.root, _DIR_MODE)
+        except OSError as e:
+            raise exc.InvalidConfig(
+                reason=f"cannot create file_root {self.root}: {e.strerror}") from e
+        if not os.path.isdir(self.root):
+            raise exc.InvalidConfig(reason=f"file_root {self.root} is not a directory")
+        self.root = os.path.realpath(self.root)
+        for sub in (_VOLUMES, _SNAPSHOTS):
+            path = os.path.join(self.root, sub)
+            try:
+                os.mkdir(path, _DIR_MODE)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise exc.InvalidConfig(reason=f"cannot create {path}: {e.strerror}") from e
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise exc.InvalidConfig(
+                    reason=f"{path} is a symlink (to {os.readlink(path)!r}); the volumes "
+                           f"and snapshots directories must be real directories inside "
+                           f"file_root")
+            if not stat.S_ISDIR(mode):
+                raise exc.InvalidConfig(reason=f"{path} is not a directory")
+        try:
+            self._reflink_supported = copy.probe_reflink(self.root)
+        except OSError as e:
+            LOG.warning("file backend %s: cannot probe reflink in %s: %s",
+                        self.backend_name, self.root, e)
+            self._reflink_supported = False
+        if self.config.reflink == "always" and not self._reflink_supported:
+            raise exc.InvalidConfig(
+                reason=f"reflink=always but the filesystem of {self.root} cannot reflink "
+                       f"(use XFS with reflink=1 or btrfs, or reflink=auto)")
+        self._losetup = loop.available()
+        self._is_root = os.geteuid() == 0
+        self._setup_done = True
+        LOG.debug("file backend %s: reflink=%s (option %s), losetup=%s, root=%s",
+                  self.backend_name, self._reflink_supported, self.config.reflink,
+                  self._losetup, self._is_root)
+
+    def check_for_setup_error(self) -> None:
+        """Raise ``InvalidConfig`` if ``file_root`` or its directories are not writable."""
+        for sub in ("", _VOLUMES, _SNAPSHOTS):
+            path = os.path.join(self.root, sub) if sub else self.root
+            if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
+                raise exc.InvalidConfig(reason=f"{path} is not a writable directory for "
+                                               f"the file backend {self.backend_name}")
+
+    def is_alive(self) -> bool:
+        """``file_root`` is a writable directory. Never raises."""
+        try:
+            return os.path.isdir(self.root) and os.access(self.root, os.W_OK | os.X_OK)
+        except Exception:  # noqa: BLE001 - is_alive must never raise
+            return False
+
+    def health(self) -> dict[str, Any]:
+        """``alive``, ``reflink`` (in use), ``file_root``, ``free_bytes``, ``local_attach``."""
+        try:
+            free: int | None = self._free_bytes()
+        except OSError:
+            free = None
+        return {"alive": self.is_alive(), "reflink": self._use_reflink,
+                "file_root": self.root, "free_bytes": free,
+                "local_attach": self._local_attach}
+
+    def close(self) -> None:
+        """Nothing to release (no connections, no open files). Idempotent."""
+        self._stats = None
+
+    # -- capabilities --------------------------------------------------------------
+
+    @property
+    def _use_reflink(self) -> bool:
+        return self._reflink_supported and self.config.reflink != "never"
+
+    @property
+    def _local_attach(self) -> bool:
+        return self._is_root and self._losetup
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND; REFLINK and COW_SNAPSHOT where
+        the filesystem reflinks (and ``reflink`` is not ``never``); LOCAL_ATTACH as root
+        with ``losetup``."""
+        caps = {Capability.THIN, Capability.CLONE, Capability.REVERT_TO_SNAPSHOT,
+                Capability.ONLINE_EXTEND}
+        if self._use_reflink:
+            caps |= {Capability.REFLINK, Capability.COW_SNAPSHOT}
+        if self._local_attach:
+            caps.add(Capability.LOCAL_ATTACH)
+        return frozenset(caps)
+
+    # -- paths ---------------------------------------------------------------------
+
+    def _error(self, operation: str, reason: str) -> exc.BackendError:
+        return exc.BackendError(backend_name=self.backend_name, operation=operation,
+                                reason=reason)
+
+    def _dir(self, sub: str) -> str:
+        """``<root>/<sub>``, checked to be a real directory inside the root."""
+        if not self._setup_done:
+            raise self._error("access files", "do_setup() has not been called")
+        path = os.path.join(self.root, sub)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise self._error("access files", f"{path} is missing") from None
+        if not stat.S_ISDIR(mode) or os.path.realpath(path) != path:
+            raise self._error("access files", f"{path} is not a real directory inside "
+                                              f"{self.root} (a symlink?); refusing to use it")
+        return path
+
+    @staticmethod
+    def _check_id(value: object) -> str:
+        if not _is_canonical_uuid(value):
+            raise exc.InvalidId(id=value, reason="must be a canonical lowercase UUID")
+        return value  # type: ignore[return-value]
+
+    def _volume_path(self, volume_id: object) -> str:
+        self._check_id(volume_id)
+        return os.path.join(self._dir(_VOLUMES), f"volume-{volume_id}")
+
+    def volume_path(self, volume_id: str) -> str:
+        """The file holding a volume's bytes (for tools that read them without an attach).
+
+        Raises:
+            InvalidId: ``volume_id`` is not a canonical UUID.
+        """
+        return self._volume_path(volume_id)
+
+    def _snapshot_path(self, snapshot_id: object) -> str:
+        self._check_id(snapshot_id)
+        return os.path.join(self._dir(_SNAPSHOTS), f"snapshot-{snapshot_id}")
+
+    def _open(self, path: str, flags: int) -> int:
+        """Open a regular file inside the root, never through a symlink."""
+        if not os.path.realpath(os.path.dirname(path)).startswith(self.root + os.sep):
+            raise self._error("open", f"{path} is outside {self.root}")
+        try:
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise self._error("open", f"{path} is a symlink; refusing to follow it") from e
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._error("open", f"{path} is not a regular file")
+        return fd
+
+    @staticmethod
+    def _size_bytes(size: object) -> int:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise exc.InvalidSize(size=size, reason="must be a positive number of GiB")
+        return size * GiB
+
+    def _loop_devices(self, path: str) -> list[str]:
+        """Loop devices backed by ``path`` (none where ``losetup`` is missing)."""
+        return loop.devices_for_file(path) if self._losetup else []
+
+    def _refuse_in_use(self, volume_id: str, path: str) -> None:
+        devices = self._loop_devices(path)
+        if devices:
+            raise exc.VolumeInUse(volume_id=volume_id,
+                                  reason=f"attached as loop device {', '.join(devices)}")
+
+    def _copy_to(self, src: str, dst: str, *, size_bytes: int | None, mode: int,
+                 replace: bool, missing: exc.NotFound) -> None:
+        """Copy ``src`` to ``dst`` through a temp file renamed into place.
+
+        Args:
+            size_bytes: the new file's size (``None``: the source's); smaller than
+                the source is refused with ``InvalidSize``.
+            replace: overwrite ``dst`` (revert) instead of raising ``AlreadyExists``.
+            missing: raised when ``src`` does not exist.
+        """
+        kind, _, object_id = os.path.basename(dst).partition("-")
+        exists = exc.AlreadyExists(resource=f"{kind.capitalize()} file", id=object_id)
+        if not replace and os.path.lexists(dst):
+            raise exists
+        try:
+            src_fd = self._open(src, os.O_RDONLY)
+        except FileNotFoundError:
+            raise missing from None
+        try:
+            src_size = os.fstat(src_fd).st_size
+            if size_bytes is not None and size_bytes < src_size:
+                raise exc.InvalidSize(size=size_bytes // GiB,
+                                      reason=f"smaller than its source ({src_size} bytes)")
+            if self._local_attach:  # push writes made through a loop device to the file
+                for device in self._loop_devices(src):
+                    loop.flush(device)
+            started = time.monotonic()
+            data = copy.copy_into_place(
+                src_fd, dst, f"{_TMP_PREFIX}{object_id}-{secrets.token_hex(8)}",
+                reflink=self._use_reflink, reflink_fallback=self.config.reflink == "auto",
+                # With reflink=never, copy_file_range must not share extents either.
+                use_copy_file_range=self.config.reflink != "never",
+                size=size_bytes, mode=mode, replace=replace)
+        except FileExistsError:
+            raise exists from None
+        finally:
+            os.close(src_fd)
+        LOG.debug("copied %s to %s (%d data bytes, reflink=%s) in %.3f s", src, dst, data,
+                  self._use_reflink, time.monotonic() - started)
+
+    # -- volumes -------------------------------------------------------------------
+
+    @_operation("create_volume")
+    def create_volume(self, volume: VolumeInfo) -> ModelUpdate:
+        """Create an empty sparse file of ``volume.size`` GiB.
+
+        Raises:
+            InvalidId, InvalidSize: bad id or size (nothing is created).
+            AlreadyExists: the volume's file exists already.
+        """
+        path = self._volume_path(volume.id)
+        size = self._size_bytes(volume.size)
+        try:
+            fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            raise exc.AlreadyExists(resource="Volume file", id=volume.id) from None
+        try:
+            os.fchmod(fd, _FILE_MODE)
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except BaseException:
+            _unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        copy.fsync_dir(os.path.dirname(path))
+        return None
+
+    @_operation("delete_volume")
+    def delete_volume(self, volume: VolumeInfo) -> None:
+        """Remove the volume's file. Missing: no-op.
+
+        Raises:
+            VolumeInUse: a loop device is backed by the file (``remove_export`` first).
+        """
+        path = self._volume_path(volume.id)
+        with self._export_lock:
+            if not os.path.lexists(path):
+                LOG.debug("volume %s has no file; nothing to delete", volume.id)
+                return
+            self._refuse_in_use(volume.id, path)
+            _unlink(path)
+        copy.fsync_dir(os.path.dirname(path))
+
+    @_operation("extend_volume")
+    def extend_volume(self, volume: VolumeInfo, new_size: int) -> None:
+        """Grow the file to ``new_size`` GiB and resize the loop devices backed by it.
+
+        Raises:
+            VolumeNotFound: no file. InvalidSize: ``new_size`` would shrink the file.
+        """
+        path = self._volume_path(volume.id)
+        size = self._size_bytes(new_size)
+        try:
+            fd = self._open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            raise exc.VolumeNotFound(volume_id=volume.id) from None
+        try:
+            current = os.fstat(fd).st_size
+            if size < current:
+                raise exc.InvalidSize(size=new_size,
+                                      reason=f"volume {volume.id} is already {current} bytes")
+            if size > current:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        with self._export_lock:
+            for device in self._loop_devices(path):
+                loop.refresh_size(device)
+                LOG.debug("resized %s of volume %s", device, volume.id)
+
+    @_operation("create_cloned_volume")
+    def create_cloned_volume(self, volume: VolumeInfo, src_vref: VolumeInfo) -> ModelUpdate:
+        """Create ``volume`` (``volume.size`` GiB) as a copy of ``src_vref``.
+
+        Raises:
+            VolumeNotFound: no source file. InvalidSize: smaller than the source.
+            AlreadyExists: ``volume``'s file exists.
+        """
+        dst = self._volume_path(volume.id)
+        src = self._volume_path(src_vref.id)
+        size = self._size_bytes(volume.size)
+        self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=False,
+                      missing=exc.VolumeNotFound(volume_id=src_vref.id))
+        return None
+
+    def check_capacity(self, size: int) -> None:
+        """Raise ``InsufficientCapacity`` if ``size`` GiB exceed the free space times
+        ``max_over_subscription_ratio``."""
+        free = self._free_bytes() * self.config.max_over_subscription_ratio
+        if size * GiB > free:
+            raise exc.InsufficientCapacity(backend_name=self.backend_name,
+                                           requested_gb=size,
+                                           available_gb=round(free / GiB, 2))
+
+    # -- snapshots -----------------------------------------------------------------
+
+    @_operation("create_snapshot")
+    def create_snapshot(self, snapshot: SnapshotInfo) -> ModelUpdate:
+        """Copy the volume's file into a read-only (0o400) snapshot file.
+
+        Raises:
+            VolumeNotFound: no volume file. AlreadyExists: the snapshot file exists.
+        """
+        dst = self._snapshot_path(snapshot.id)
+        src = self._volume_path(snapshot.volume.id)
+        self._copy_to(src, dst, size_bytes=None, mode=_SNAPSHOT_MODE, replace=False,
+                      missing=exc.VolumeNotFound(volume_id=snapshot.volume.id))
+        return None
+
+    @_operation("delete_snapshot")
+    def delete_snapshot(self, snapshot: SnapshotInfo) -> None:
+        """Remove the snapshot's file. Missing: no-op."""
+        path = self._snapshot_path(snapshot.id)
+        if not _unlink(path):
+            LOG.debug("snapshot %s has no file; nothing to delete", snapshot.id)
+            return
+        copy.fsync_dir(os.path.dirname(path))
+
+    @_operation("create_volume_from_snapshot")
+    def create_volume_from_snapshot(self, volume: VolumeInfo,
+                                    snapshot: SnapshotInfo) -> ModelUpdate:
+        """Create ``volume`` (``volume.size`` GiB) with the snapshot's data.
+
+        Raises:
+            SnapshotNotFound: no snapshot file. InvalidSize: smaller than the snapshot.
+            AlreadyExists: ``volume``'s file exists.
+        """
+        dst = self._volume_path(volume.id)
+        src = self._snapshot_path(snapshot.id)
+        size = self._size_bytes(volume.size)
+        self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=False,
+                      missing=exc.SnapshotNotFound(snapshot_id=snapshot.id))
+        return None
+
+    @_operation("revert_to_snapshot")
+    def revert_to_snapshot(self, volume: VolumeInfo, snapshot: SnapshotInfo) -> None:
+        """Replace the volume's file by a copy of the snapshot, keeping ``volume.size``.
+
+        Raises:
+            VolumeInUse: a loop device is backed by the volume.
+            VolumeNotFound, SnapshotNotFound: a file is missing.
+        """
+        dst = self._volume_path(volume.id)
+        src = self._snapshot_path(snapshot.id)
+        size = self._size_bytes(volume.size)
+        with self._export_lock:
+            if not os.path.lexists(dst):
+                raise exc.VolumeNotFound(volume_id=volume.id)
+            self._refuse_in_use(volume.id, dst)
+            self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=True,
+                          missing=exc.SnapshotNotFound(snapshot_id=snapshot.id))
+
+    # -- connections ---------------------------------------------------------------
+
+    def _require_local_attach(self, operation: str) -> None:
+        if not self._local_attach:
+            raise exc.NotSupported(
+                f"{operation}: local attach of file volumes needs root and the losetup "
+                f"program (root={self._is_root}, losetup={self._losetup})",
+                operation=operation, driver=self.name)
+
+    @_operation("create_export")
+    def create_export(self, volume: VolumeInfo,
+                      connector: ConnectorProperties) -> ModelUpdate:
+        """Attach the file to a loop device, or reuse the one already backed by it.
+
+        Raises:
+            NotSupported: not root or no ``losetup``. VolumeNotFound: no file.
+        """
+        path = self._volume_path(volume.id)
+        self._require_local_attach("create_export")
+        try:
+            os.close(self._open(path, os.O_RDONLY))
+        except FileNotFoundError:
+            raise exc.VolumeNotFound(volume_id=volume.id) from None
+        with self._export_lock:
+            devices = self._loop_devices(path)
+            if devices:
+                LOG.debug("volume %s is already exported as %s", volume.id, devices[0])
+                return None
+            device = loop.attach(path, direct_io=self.config.loop_direct_io)
+        LOG.debug("exported volume %s as %s", volume.id, device)
+        return None
+
+    @_operation("remove_export")
+    def remove_export(self, volume: VolumeInfo) -> None:
+        """Detach every loop device backed by the volume's file. None: no-op."""
+        path = self._volume_path(volume.id)
+        with self._export_lock:
+            for device in self._loop_devices(path):
+                loop.detach(device)
+                LOG.debug("detached %s of volume %s", device, volume.id)
+
+    @_operation("initialize_connection")
+    def initialize_connection(self, volume: VolumeInfo,
+                              connector: ConnectorProperties) -> ConnectionInfo:
+        """``{"driver_volume_type": "local", "data": {"device_path": "/dev/loopN"}}``.
+
+        Raises:
+            BackendError: the volume is not exported. NotSupported: no local attach.
+        """
+        path = self._volume_path(volume.id)
+        self._require_local_attach("initialize_connection")
+        devices = self._loop_devices(path)
+        if not devices:
+            raise self._error("initialize_connection",
+                              f"volume {volume.id} is not exported (create_export was not "
+                              f"called or failed)")
+        LOG.debug("connection to volume %s: %s", volume.id, devices[0])
+        return ConnectionInfo(driver_volume_type="local", data={"device_path": devices[0]})
+
+    def terminate_connection(self, volume: VolumeInfo,
+                             connector: ConnectorProperties | None) -> None:
+        """Nothing to revoke: the loop device is local. No-op."""
+        LOG.debug("terminate_connection of volume %s: nothing to do", volume.id)
+
+    # -- stats and maintenance -----------------------------------------------------
+
+    def _free_bytes(self) -> int:
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
+    def _scan(self, sub: str) -> list[tuple[str, str]]:
+        """``(name, path)`` of the entries of ``<root>/<sub>`` (or the root), sorted."""
+        directory = self._dir(sub) if sub else self.root
+        with os.scandir(directory) as entries:
+            return sorted((e.name, e.path) for e in entries)
+
+    @_operation("get_volume_stats")
+    def get_volume_stats(self, refresh: bool = False) -> BackendStats:
+        """One pool named after the backend: capacity from ``statvfs``, provisioned
+        (apparent sizes) and allocated (blocks) from the volume files."""
+        if self._stats is not None and not refresh:
+            return self._stats
+        files = []
+        for name, path in self._scan(_VOLUMES):
+            if name.startswith("volume-") and _is_canonical_uuid(name[len("volume-"):]):
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    files.append(st)
+        vfs = os.statvfs(self.root)
+        pool = PoolStats(
+            pool_name=self.backend_name,
+            total_capacity_gb=round(vfs.f_blocks * vfs.f_frsize / GiB, 2),
+            free_capacity_gb=round(vfs.f_bavail * vfs.f_frsize / GiB, 2),
+            provisioned_capacity_gb=round(sum(st.st_size for st in files) / GiB, 2),
+            allocated_capacity_gb=round(sum(st.st_blocks * 512 for st in files) / GiB, 2),
+            total_volumes=len(files),
+            thin_provisioning_support=True,
+            thick_provisioning_support=False,
+            max_over_subscription_ratio=self.config.max_over_subscription_ratio,
+            multiattach=False,
+            extra={"reflink": self._use_reflink, "file_root": self.root},
+        )
+        self._stats = BackendStats(volume_backend_name=self.backend_name,
+                                   vendor_name=self.vendor_name,
+                                   driver_version=self.version,
+                                   storage_protocol=self.storage_protocol, pools=[pool])
+        return self._stats
+
+    @_operation("gc")
+    def gc(self, is_known: Callable[[str, str], bool], *,
+           dry_run: bool = False) -> list[str]:
+        """Remove volume and snapshot files no record knows of, and stale temp files.
+
+        Files backed by a loop device are kept (and logged). Temp files (``.tmp-*``, in
+        the root and its two directories) are stale after :data:`TMP_MAX_AGE` seconds
+        by :attr:`clock`.
+
+        Returns:
+            One line per file removed (or that would be, with ``dry_run``).
+        """
+        found: list[str] = []
+        now = self.clock()
+        devices = loop.list_devices() if self._losetup else []
+        for kind, sub in (("volume", _VOLUMES), ("snapshot", _SNAPSHOTS), ("", "")):
+            for name, path in self._scan(sub):
+                object_id = name[len(kind) + 1:]
+                if name.startswith(_TMP_PREFIX):
+                    desc = self._stale_temp(path, now)
+                elif (kind and name.startswith(f"{kind}-") and _is_canonical_uuid(object_id)
+                        and not is_known(kind, object_id)):
+                    in_use = loop.devices_for_file(path, devices) if devices else []
+                    if in_use:
+                        LOG.warning("gc: keeping unknown %s %s: loop device %s uses it",
+                                    kind, object_id, ", ".join(in_use))
+                        continue
+                    desc = f"orphan {kind} {object_id}: {path}"
+                else:
+                    continue
+                if desc is not None:
+                    found.append(desc)
+                    if not dry_run and _unlink(path):
+                        LOG.debug("gc removed %s", path)
+        LOG.debug("gc of %s (dry_run=%s): %s", self.backend_name, dry_run, found or "clean")
+        return found
+
+    @staticmethod
+    def _stale_temp(path: str, now: float) -> str | None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        age = now - st.st_mtime
+        if stat.S_ISDIR(st.st_mode) or age < TMP_MAX_AGE:
+            return None
+        return f"stale temporary file ({age / 3600:.1f} h old): {path}"
