@@ -28,12 +28,27 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(debug: bool) -> None:
+    """The command is an application, so it owns logging (the library never touches it).
+
+    os-brick warns on every host without iSCSI or NVMe initiators while gathering
+    connector properties; that is noise for a user of the local connector, so it is
+    shown only with ``--debug``. Likewise eventlet's deprecation warning, which
+    os-brick's import triggers.
+    """
+    import warnings
+
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not debug:
+        logging.getLogger("os_brick").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(args.debug)
     if args.command is None:
         parser.print_help()
         return 2
