@@ -1,0 +1,1 @@
+"""alembic environment and revisions of the dbms store (see volumelib.persistence.dbms.migrate)."""

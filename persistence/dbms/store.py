@@ -1,0 +1,490 @@
+"""``dbms`` and ``memory_dbms``: the SQL stores, on SQLAlchemy 2 Core.
+
+:class:`DBPersistence` keeps objects in SQLite, PostgreSQL or MariaDB/MySQL; its
+schema comes from the package's own alembic revisions (:mod:`.migrate`).
+:class:`MemoryDBPersistence` runs the same code on an in-memory SQLite database.
+
+Each primitive is one short transaction. Statements are built once per kind (and per
+set of lookup fields) and reused, so SQLAlchemy's compiled cache serves them. Updates
+are compare-and-set on the row's ``version``.
+
+SQLite files are opened in WAL mode with a busy timeout, so several processes can
+share one. ``sqlite_synchronous`` chooses ``PRAGMA synchronous``:
+
+* ``True`` (default): ``NORMAL``, SQLite's recommended setting for WAL: every commit
+  is atomic and survives a crash of the process; after a power loss or an OS crash the
+  database is intact but the last commits may be missing.
+* ``"full"``: ``FULL``, each commit is on disk when the call returns (an fsync per
+  commit, several times slower).
+* ``False`` (or ``"off"``): ``OFF``, no fsync at all; fastest, a power loss may
+  corrupt the database.
+
+Importing this module imports SQLAlchemy (about 0.17 s); ``import volumelib`` does not.
+alembic is imported only when the schema has to change (see :mod:`.migrate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Engine, make_url
+
+from volumelib import exceptions as exc
+from volumelib.persistence.base import KINDS, Kind, PersistenceDriverBase
+from volumelib.persistence.dbms import migrate, schema
+
+__all__ = ["DBPersistence", "MemoryDBPersistence", "parse_url", "redact_url",
+           "create_engine"]
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds a SQLite connection waits for another process's write lock.
+SQLITE_BUSY_TIMEOUT = 30.0
+#: Seconds to wait for a database server to accept a connection.
+CONNECT_TIMEOUT = 10
+
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+_SYNCHRONOUS = {True: "NORMAL", False: "OFF", "off": "OFF", "normal": "NORMAL",
+                "full": "FULL", "extra": "EXTRA"}
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PLAIN_JSON_KEY = re.compile(r'^[^"\\]+$')
+
+
+# -- URLs and engines ------------------------------------------------------------------
+
+def _invalid(message: str) -> exc.InvalidPersistence:
+    return exc.InvalidPersistence(message, storage="dbms",
+                                  available="sqlite, postgresql, mysql/mariadb")
+
+
+def redact_url(url: URL | str) -> str:
+    """The URL as text with its password replaced by ``***``."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return _PASSWORD_IN_URL.sub(r"\1***@", str(url))
+
+
+def parse_url(connection: Any) -> URL:
+    """A SQLAlchemy URL for ``connection``, with volumelib's default drivers.
+
+    ``postgresql://`` means psycopg 3 and ``mysql://``/``mariadb://`` PyMySQL (with
+    ``charset=utf8mb4``), whatever SQLAlchemy's own defaults are.
+
+    Raises:
+        InvalidPersistence: not a string or URL, or not a URL at all.
+    """
+    if isinstance(connection, URL):
+        url = connection
+    elif isinstance(connection, str) and connection.strip():
+        try:
+            url = make_url(connection.strip())
+        except (sa_exc.ArgumentError, ValueError) as e:
+            raise _invalid(f"malformed database URL {redact_url(connection)!r}: "
+                           f"{redact_url(str(e))}") from None
+    else:
+        raise _invalid(f"the dbms store needs a database URL (connection=...), "
+                       f"not {type(connection).__name__}")
+    driver = _DEFAULT_DRIVERS.get(url.drivername)
+    if driver:
+        url = url.set(drivername=driver)
+    if url.get_backend_name() in ("mysql", "mariadb") and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_engine(url: URL, *, sqlite_synchronous: Any = True,
+                  **engine_options: Any) -> Engine:
+    """An engine set up the volumelib way (no connection is made yet).
+
+    SQLite: WAL and ``synchronous`` on files, a busy timeout, one shared connection
+    (``StaticPool``) for an in-memory database. Servers: ``pool_pre_ping`` (a
+    connection dropped by a server restart is replaced on the next call) and a
+    connect timeout. ``engine_options`` go to :func:`sqlalchemy.create_engine`.
+
+    Raises:
+        InvalidPersistence: unknown dialect, driver not installed, bad options.
+        PersistenceError: the SQLite file's directory does not exist.
+    """
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {}
+    pragmas: list[str] = []
+    if backend == "sqlite":
+        try:
+            sync = _SYNCHRONOUS[sqlite_synchronous.lower()
+                                if isinstance(sqlite_synchronous, str) else
+                                bool(sqlite_synchronous)]
+        except KeyError:
+            raise _invalid(f"sqlite_synchronous must be True, False, 'full', 'normal' "
+                           f"or 'off', not {sqlite_synchronous!r}") from None
+        if is_memory(url):
+            options["poolclass"] = sa.pool.StaticPool
+            connect_args["check_same_thread"] = False
+        else:
+            _check_sqlite_dir(url)
+            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
+            pragmas = ["PRAGMA journal_mode=WAL", f"PRAGMA synchronous={sync}"]
+    else:
+        options["pool_pre_ping"] = True
+        if backend in ("postgresql", "mysql", "mariadb") \
+                and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    connect_args.update(engine_options.pop("connect_args", None) or {})
+    options.update(engine_options)
+    try:
+        engine = sa.create_engine(url, connect_args=connect_args, **options)
+    except sa_exc.NoSuchModuleError:
+        raise _invalid(f"unknown database dialect in {redact_url(url)!r} (volumelib "
+                       f"supports sqlite, postgresql and mysql/mariadb)") from None
+    except ImportError as e:
+        extra = {"postgresql+psycopg": "postgresql", "mysql+pymysql": "mysql",
+                 "mariadb+pymysql": "mysql"}.get(url.drivername)
+        hint = f"; pip install volumelib[{extra}]" if extra else ""
+        raise _invalid(f"the database driver for {redact_url(url)!r} is not "
+                       f"installed ({e}){hint}") from None
+    except (TypeError, sa_exc.ArgumentError) as e:
+        raise _invalid(f"bad engine options for {redact_url(url)!r}: "
+                       f"{redact_url(str(e))}") from None
+    if pragmas:
+        event.listen(engine, "connect", _pragma_setter(pragmas))
+    return engine
+
+
+def _check_sqlite_dir(url: URL) -> None:
+    path = url.database or ""
+    if path.startswith("file:"):
+        return  # a SQLite URI: SQLite reports the problems itself
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise exc.PersistenceError(
+            reason=f"cannot open SQLite database {path!r}: directory {directory!r} does "
+                   f"not exist (volumelib does not create it)")
+
+
+def _pragma_setter(pragmas: list[str]) -> Any:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                try:
+                    cursor.execute(pragma)
+                except Exception as e:  # noqa: BLE001 - e.g. a read-only file
+                    LOG.debug("%s failed: %s", pragma, e)
+        finally:
+            cursor.close()
+    return _on_connect
+
+
+# -- the store ---------------------------------------------------------------------------
+
+class _NoLock:
+    """Servers and SQLite files need no in-process lock (a pooled connection per call)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
+class _ClosedEngine:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _closed(self, *args: Any, **kwargs: Any) -> Any:
+        raise exc.PersistenceError(reason=f"the store on {self.url} is closed")
+
+    connect = begin = _closed
+
+    def dispose(self) -> None:
+        pass
+
+
+class _KindSQL:
+    """Statements of one kind, built once."""
+
+    def __init__(self, kind: Kind, table: sa.Table) -> None:
+        self.kind = kind
+        self.table = table
+        self.names = tuple(kind.cls.fields)
+        missing = [n for n in self.names if n not in table.c]
+        if missing:
+            raise exc.SchemaError(reason=f"table {table.name} has no column for "
+                                         f"{kind.class_name}.{', '.join(missing)}")
+        self.n = len(self.names)
+        self.key = table.c[kind.key]
+        self.deleted = table.c["deleted"] if "deleted" in table.c else None
+        self.select = sa.select(*(table.c[n] for n in self.names), table.c.version)
+        self.alive = [] if self.deleted is None else [self.deleted == sa.false()]
+        self.insert = table.insert()
+        self.update = (table.update()
+                       .where(self.key == sa.bindparam("_k"),
+                              table.c.version == sa.bindparam("_v"), *self.alive)
+                       .values(version=table.c.version + 1))
+        self.delete = table.delete().where(self.key == sa.bindparam("_k"))
+        self.exists = sa.select(self.key).where(self.key == sa.bindparam("_k"))
+        self.uniques = [c for idx in table.indexes if idx.unique for c in idx.columns]
+        self.fetch: dict[tuple[tuple[str, bool], ...], Any] = {}
+
+    def fetch_statement(self, filters: Mapping[str, Any]) -> Any:
+        shape = tuple((name, value is None) for name, value in filters.items())
+        stmt = self.fetch.get(shape)
+        if stmt is None:
+            conds = list(self.alive)
+            for name, is_null in shape:
+                col = self._column(name)
+                conds.append(col.is_(None) if is_null else col == sa.bindparam(name))
+            stmt = self.select.where(*conds)
+            self.fetch[shape] = stmt
+        return stmt
+
+    def _column(self, name: str) -> sa.Column:
+        if name not in self.names or isinstance(self.table.c[name].type, sa.JSON):
+            raise exc.InvalidArgument(
+                reason=f"cannot look {self.kind.class_name} up by {name!r}")
+        return self.table.c[name]
+
+    def rows(self, result: Any) -> list[tuple[int, dict[str, Any]]]:
+        names, n = self.names, self.n
+        return [(r[n], dict(zip(names, r))) for r in result]
+
+
+class DBPersistence(PersistenceDriverBase):
+    """A store in a SQL database (SQLite, PostgreSQL, MariaDB/MySQL).
+
+    Args:
+        connection: a database URL: ``sqlite:///path/volumelib.sqlite``,
+            ``postgresql://user:pw@host/db`` (psycopg 3), ``mysql://...`` (PyMySQL).
+            The directory of a SQLite file must exist.
+        sqlite_synchronous: see the module docstring (SQLite files only).
+        soft_deletes: keep deleted rows with ``deleted=True`` (hidden from reads).
+        auto_upgrade: create or upgrade the schema on open; ``False`` raises
+            ``SchemaError`` instead when the schema is missing or older than the code.
+        **engine_options: passed to :func:`sqlalchemy.create_engine`.
+
+    The database is contacted at construction, to check its schema.
+
+    Raises:
+        InvalidPersistence: malformed URL, unknown dialect, driver not installed.
+        PersistenceError: the database cannot be reached or opened.
+        SchemaError: the schema is newer than this code, or out of date and
+            ``auto_upgrade`` is off.
+    """
+
+    name = "dbms"
+
+    def __init__(self, connection: Any, sqlite_synchronous: Any = True,
+                 soft_deletes: bool = False, auto_upgrade: bool = True,
+                 **engine_options: Any) -> None:
+        super().__init__()
+        self.soft_deletes = bool(soft_deletes)
+        url = parse_url(connection)
+        #: The database URL with the password hidden.
+        self.url = redact_url(url)
+        # Scrubbed from messages besides the URL (too short a one would mangle them).
+        self._secret = url.password if url.password and len(url.password) >= 4 else None
+        self._memory = is_memory(url)
+        self._lock: Any = threading.RLock() if self._memory else _NoLock()
+        self._engine: Any = create_engine(url, sqlite_synchronous=sqlite_synchronous,
+                                          **engine_options)
+        self.dialect = self._engine.dialect.name
+        try:
+            #: The schema revision of the database (``migrate.HEAD_REVISION``).
+            self.schema_revision = migrate.ensure_schema(
+                self._engine, auto_upgrade=bool(auto_upgrade), where=self.url)
+        except exc.VolumelibError:
+            self._engine.dispose()
+            raise
+        except sa_exc.SQLAlchemyError as e:
+            self._engine.dispose()
+            raise self._error(e, "opening the database") from e
+        self._sql = {name: _KindSQL(kind, schema.TABLES[name])
+                     for name, kind in KINDS.items()}
+
+    # -- errors ----------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        text = redact_url(text)
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text
+
+    def _error(self, e: BaseException, action: str) -> exc.PersistenceError:
+        orig = getattr(e, "orig", None) or e
+        message = " ".join(str(orig).split()) or type(orig).__name__
+        if "readonly database" in message or "read-only" in message.lower():
+            reason = f"{action} failed: {self.url} is read-only ({message})"
+        else:
+            reason = f"{action} failed on {self.url}: {type(orig).__name__}: {message}"
+        return exc.PersistenceError(reason=self._scrub(reason))
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _fetch(self, kind: Kind, filters: Mapping[str, Any]
+               ) -> list[tuple[int, dict[str, Any]]]:
+        sql = self._sql[kind.name]
+        stmt = sql.fetch_statement(filters)
+        params = {k: v for k, v in filters.items() if v is not None}
+        try:
+            with self._lock, self._engine.connect() as conn:
+                return sql.rows(conn.execute(stmt, params))
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"reading {kind.name}s") from e
+
+    def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
+        sql = self._sql[kind.name]
+        row = dict(values)
+        row["version"] = 1
+        if sql.deleted is not None and row.get("deleted") is None:
+            row["deleted"] = False
+        try:
+            with self._lock, self._engine.begin() as conn:
+                conn.execute(sql.insert, row)
+        except sa_exc.IntegrityError as e:
+            raise self._duplicate(sql, row, e) from None
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"inserting {kind.name} {row.get(kind.key)}") from e
+        return 1
+
+    def _duplicate(self, sql: _KindSQL, row: Mapping[str, Any],
+                   error: sa_exc.IntegrityError) -> exc.VolumelibError:
+        """Which constraint a failed insert broke: the key, a unique name, or other."""
+        kind = sql.kind
+        key = row.get(kind.key)
+        try:
+            with self._lock, self._engine.connect() as conn:
+                if conn.execute(sql.exists, {"_k": key}).first() is not None:
+                    return exc.AlreadyExists(resource=kind.class_name, id=key)
+                for col in sql.uniques:
+                    value = row.get(col.name)
+                    if value is not None and conn.execute(
+                            sa.select(sql.key).where(col == value)).first() is not None:
+                        return exc.AlreadyExists(
+                            f"{kind.class_name} with {col.name} {value!r} already exists",
+                            resource=kind.class_name, id=key)
+        except sa_exc.SQLAlchemyError as e:
+            return self._error(e, f"inserting {kind.name} {key}")
+        return self._error(error, f"inserting {kind.name} {key}")
+
+    def _update(self, kind: Kind, key: str, expected_version: int,
+                changes: Mapping[str, Any]) -> int:
+        sql = self._sql[kind.name]
+        params = dict(changes)
+        if params.pop(kind.key, key) != key or "version" in params:
+            raise exc.InvalidArgument(reason=f"cannot change the key or version of "
+                                             f"{kind.name} {key}")
+        params["_k"] = key
+        params["_v"] = expected_version
+        try:
+            with self._lock, self._engine.begin() as conn:
+                count = conn.execute(sql.update, params).rowcount
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"updating {kind.name} {key}") from e
+        if count != 1:
+            raise exc.ConcurrentModification(resource=kind.class_name, id=key,
+                                             expected=expected_version)
+        return expected_version + 1
+
+    def _remove(self, kind: Kind, key: str) -> None:
+        sql = self._sql[kind.name]
+        try:
+            with self._lock, self._engine.begin() as conn:
+                conn.execute(sql.delete, {"_k": key})
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"deleting {kind.name} {key}") from e
+
+    def _page(self, kind: Kind, *, marker: str | None, limit: int | None,
+              filters: Mapping[str, Any], metadata: Mapping[str, str]
+              ) -> list[tuple[int, dict[str, Any]]]:
+        sql = self._sql[kind.name]
+        table = sql.table
+        created, ident = table.c.created_at, table.c.id
+        conds = list(sql.alive)
+        for name, value in filters.items():
+            col = sql._column(name)
+            conds.append(col.is_(None) if value is None else col == value)
+        # Metadata items SQL can match exactly go to SQL; every row is checked again
+        # in Python below, which is the rule (collations and JSON paths differ).
+        if metadata:
+            meta = table.c.metadata
+            conds.extend(meta[k].as_string() == v for k, v in metadata.items()
+                         if _PLAIN_JSON_KEY.match(k))
+        stmt = sql.select.where(*conds).order_by(created, ident)
+        out: list[tuple[int, dict[str, Any]]] = []
+        try:
+            with self._lock, self._engine.connect() as conn:
+                after = None
+                if marker is not None:
+                    after = conn.execute(sa.select(created, ident).where(ident == marker)
+                                         ).first()
+                while True:
+                    page = stmt if after is None else stmt.where(_after(created, ident, *after))
+                    if limit is not None:
+                        page = page.limit(limit)
+                    rows = sql.rows(conn.execute(page))
+                    for version, values in rows:
+                        found = values.get("metadata") or {}
+                        if all(found.get(k) == v for k, v in metadata.items()):
+                            out.append((version, values))
+                            if limit is not None and len(out) >= limit:
+                                return out
+                    if limit is None or len(rows) < limit:
+                        return out
+                    last = rows[-1][1]
+                    after = (last["created_at"], last["id"])
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"listing {kind.name}s") from e
+
+    def _count(self, kind: Kind, group_by: str) -> dict[Any, int]:
+        sql = self._sql[kind.name]
+        col = sql._column(group_by)
+        stmt = sa.select(col, sa.func.count()).where(*sql.alive).group_by(col)
+        try:
+            with self._lock, self._engine.connect() as conn:
+                return {value: count for value, count in conn.execute(stmt)}
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"counting {kind.name}s") from e
+
+    def close(self) -> None:
+        """Close every pooled connection; later calls raise ``PersistenceError``.
+
+        An in-memory database is gone once closed. Idempotent.
+        """
+        engine, self._engine = self._engine, _ClosedEngine(self.url)
+        engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+
+class MemoryDBPersistence(DBPersistence):
+    """The SQL store on a private in-memory SQLite database (gone when closed).
+
+    Args:
+        soft_deletes: as for :class:`DBPersistence`.
+    """
+
+    name = "memory_dbms"
+
+    def __init__(self, soft_deletes: bool = False) -> None:
+        super().__init__("sqlite://", soft_deletes=soft_deletes)
+
+
+def _after(created: Any, ident: Any, created_at: Any, key: str) -> Any:
+    """Rows after ``(created_at, key)`` in ``(created_at, id)`` order."""
+    if created_at is None:
+        return ident > key
+    return sa.or_(created > created_at, sa.and_(created == created_at, ident > key))

@@ -1,0 +1,153 @@
+"""The dbms store's own alembic migrations, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from tests.functional.dbfixtures import (db_url, mariadb_server, mariadb_url,  # noqa: F401
+                                         pg_server, pg_url, sqlite_url)
+from volumelib import exceptions as exc
+from volumelib.persistence.dbms import migrate
+from volumelib.persistence.dbms.store import DBPersistence, parse_url
+from volumelib.testing import persistence as suite
+
+TABLES = {"volumes", "snapshots", "connections", "groups", "group_snapshots",
+          "key_values", "volume_types"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(parse_url(url))
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _sql(url: str, statement: str) -> None:
+    engine = sa.create_engine(parse_url(url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_head_constant_matches_the_scripts():
+    assert migrate.HEAD_REVISION == migrate.script_head()
+
+
+def test_new_database_gets_head_by_migrations(db_url):
+    assert migrate.current(db_url) is None
+    store = DBPersistence(db_url)
+    assert store.schema_revision == migrate.HEAD_REVISION
+    store.close()
+    assert migrate.current(db_url) == migrate.HEAD_REVISION
+    assert _tables(db_url) == TABLES | {migrate.VERSION_TABLE}  # no `alembic_version`
+    assert migrate.check(db_url) == []  # schema.py and the revisions agree
+
+
+def test_downgrade_to_base_and_upgrade_again(db_url):
+    store = DBPersistence(db_url)
+    suite.saved_volume(store)
+    store.close()
+    assert migrate.downgrade(db_url, "base") is None
+    assert migrate.current(db_url) is None
+    assert _tables(db_url) == {migrate.VERSION_TABLE}
+    assert migrate.upgrade(db_url) == migrate.HEAD_REVISION
+    assert migrate.upgrade(db_url) == migrate.HEAD_REVISION  # idempotent
+    store = DBPersistence(db_url, auto_upgrade=False)
+    assert store.get_volumes() == []
+    suite.saved_volume(store)
+    store.close()
+
+
+def test_unknown_revision_is_refused(db_url):
+    DBPersistence(db_url).close()
+    _sql(db_url, f"UPDATE {migrate.VERSION_TABLE} SET version_num = 'f00dfeed9999'")
+    for auto_upgrade in (True, False):
+        with pytest.raises(exc.SchemaError) as info:
+            DBPersistence(db_url, auto_upgrade=auto_upgrade)
+        assert "f00dfeed9999" in str(info.value)
+        assert repr(migrate.HEAD_REVISION) in str(info.value)
+        assert "newer" in str(info.value)
+    with pytest.raises(exc.SchemaError, match="f00dfeed9999"):
+        migrate.upgrade(db_url)
+    assert migrate.current(db_url) == "f00dfeed9999"  # nothing changed
+
+
+def test_out_of_date_schema_without_auto_upgrade(db_url):
+    with pytest.raises(exc.SchemaError, match="volumelib db upgrade"):
+        DBPersistence(db_url, auto_upgrade=False)
+    assert _tables(db_url) == set()  # nothing was created
+    DBPersistence(db_url).close()
+    migrate.downgrade(db_url, "base")  # an old schema: the version table, at base
+    with pytest.raises(exc.SchemaError, match="volumelib db upgrade"):
+        DBPersistence(db_url, auto_upgrade=False)
+    assert DBPersistence(db_url).schema_revision == migrate.HEAD_REVISION
+
+
+def test_a_users_own_alembic_table_is_left_alone(db_url):
+    _sql(db_url, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    _sql(db_url, "INSERT INTO alembic_version VALUES ('users_rev')")
+    DBPersistence(db_url).close()
+    engine = sa.create_engine(parse_url(db_url))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")
+                                ).scalars().all() == ["users_rev"]
+    finally:
+        engine.dispose()
+
+
+def test_foreign_tables_in_the_way_give_a_schema_error(db_url):
+    _sql(db_url, "CREATE TABLE volumes (id INTEGER PRIMARY KEY)")
+    with pytest.raises(exc.SchemaError, match="upgrade"):
+        DBPersistence(db_url)
+
+
+def test_opening_at_head_does_not_import_alembic(sqlite_url):
+    DBPersistence(sqlite_url).close()
+    code = ("import sys; from volumelib.persistence.dbms.store import DBPersistence; "
+            f"DBPersistence({sqlite_url!r}).get_volumes(); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_current_of_unreachable_or_bad_url():
+    with pytest.raises(exc.PersistenceError) as info:
+        migrate.current("postgresql://u:secretpw@127.0.0.1:1/x")
+    assert "secretpw" not in str(info.value)
+    with pytest.raises(exc.InvalidPersistence):
+        migrate.upgrade("nosuchdb://x")
+
+
+def test_processes_creating_one_database_at_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    code = ("import sys; from volumelib.persistence.dbms.store import DBPersistence; "
+            "from volumelib.testing.persistence import saved_volume; "
+            f"s = DBPersistence({url!r}); saved_volume(s); print(s.schema_revision)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outs
+    assert {o.strip() for o, _ in outs} == {migrate.HEAD_REVISION}
+    store = DBPersistence(url)
+    assert len(store.get_volumes()) == 4
+    store.close()
+
+
+def test_alembic_offline_sql_renders(tmp_path):
+    from alembic import command
+    import io
+    buffer = io.StringIO()
+    config = migrate.alembic_config(url="postgresql+psycopg://h/db")
+    config.output_buffer = buffer
+    command.upgrade(config, "head", sql=True)
+    text = buffer.getvalue()
+    assert "CREATE TABLE volumes" in text and migrate.VERSION_TABLE in text
