@@ -58,6 +58,7 @@ class FakeDriver(VolumeDriver):
         self._volumes: dict[str, _Image] = {}
         self._snapshots: dict[str, _Image] = {}
         self._alive = False
+        self._provisioned_gb = 0  # running total: check_capacity stays O(1)
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -131,13 +132,20 @@ class FakeDriver(VolumeDriver):
                     if not is_known(kind, obj_id):
                         found.append(f"{kind} {obj_id}")
                         if not dry_run:
-                            del table[obj_id]
+                            gone = table.pop(obj_id)
+                            if kind == "volume":
+                                self._provisioned_gb -= gone.size
         return found
 
     # -- capacity ------------------------------------------------------------------
 
     def _provisioned(self) -> int:
-        return sum(v.size for v in self._volumes.values())
+        return self._provisioned_gb
+
+    def _put(self, volume_id: str, image: _Image) -> None:
+        old = self._volumes.get(volume_id)
+        self._provisioned_gb += image.size - (old.size if old else 0)
+        self._volumes[volume_id] = image
 
     def check_capacity(self, size: int) -> None:
         limit = self.config.fake_capacity_gb * self.config.max_over_subscription_ratio
@@ -151,7 +159,7 @@ class FakeDriver(VolumeDriver):
     def create_volume(self, volume: VolumeInfo) -> ModelUpdate:
         self._maybe_fail("create_volume")
         with self._lock:
-            self._volumes[volume.id] = _Image(size=volume.size)
+            self._put(volume.id, _Image(size=volume.size))
         return {"provider_location": f"fake://{volume.id}"}
 
     def delete_volume(self, volume: VolumeInfo) -> None:
@@ -160,17 +168,21 @@ class FakeDriver(VolumeDriver):
             img = self._volumes.get(volume.id)
             if img is not None and img.exports:
                 raise exc.VolumeInUse(volume_id=volume.id, reason="still exported")
-            self._volumes.pop(volume.id, None)
+            gone = self._volumes.pop(volume.id, None)
+            if gone is not None:
+                self._provisioned_gb -= gone.size
 
     def extend_volume(self, volume: VolumeInfo, new_size: int) -> None:
         self._maybe_fail("extend_volume")
         with self._lock:
-            self._volumes[volume.id].size = new_size
+            img = self._volumes[volume.id]
+            self._provisioned_gb += new_size - img.size
+            img.size = new_size
 
     def create_cloned_volume(self, volume: VolumeInfo, src_vref: VolumeInfo) -> ModelUpdate:
         self._maybe_fail("create_cloned_volume")
         with self._lock:
-            self._volumes[volume.id] = self._volumes[src_vref.id].copy(volume.size)
+            self._put(volume.id, self._volumes[src_vref.id].copy(volume.size))
         return {"provider_location": f"fake://{volume.id}"}
 
     def create_snapshot(self, snapshot: SnapshotInfo) -> ModelUpdate:
@@ -188,13 +200,13 @@ class FakeDriver(VolumeDriver):
                                     snapshot: SnapshotInfo) -> ModelUpdate:
         self._maybe_fail("create_volume_from_snapshot")
         with self._lock:
-            self._volumes[volume.id] = self._snapshots[snapshot.id].copy(volume.size)
+            self._put(volume.id, self._snapshots[snapshot.id].copy(volume.size))
         return {"provider_location": f"fake://{volume.id}"}
 
     def revert_to_snapshot(self, volume: VolumeInfo, snapshot: SnapshotInfo) -> None:
         self._maybe_fail("revert_to_snapshot")
         with self._lock:
-            self._volumes[volume.id] = self._snapshots[snapshot.id].copy(volume.size)
+            self._put(volume.id, self._snapshots[snapshot.id].copy(volume.size))
 
     # -- connections ---------------------------------------------------------------
 

@@ -112,8 +112,9 @@ class PersistenceDriverBase(abc.ABC):
     @abc.abstractmethod
     def _fetch(self, kind: Kind, filters: Mapping[str, Any]
                ) -> list[tuple[int, dict[str, Any]]]:
-        """Rows of ``kind`` whose fields equal ``filters`` (None values are ignored),
-        not deleted, as ``(version, values)``."""
+        """Rows of ``kind`` whose fields equal ``filters`` (a ``None`` value matches
+        NULL; the public getters drop their ``None`` arguments before calling), not
+        deleted, as ``(version, values)``."""
 
     @abc.abstractmethod
     def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:

@@ -16,6 +16,7 @@ Importing volumelib has no side effects: no logging configuration (only a
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from volumelib import exceptions
 from volumelib._version import __version__
@@ -25,6 +26,9 @@ from volumelib.exceptions import *  # noqa: F403 - the exception tree is public 
 from volumelib.objects import (Connection, KeyValue, Snapshot, Status, Volume,
                                VolumeType)
 from volumelib.serialization import dump, dumps, load
+
+if TYPE_CHECKING:
+    from volumelib.persistence.base import PersistenceDriverBase
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -36,8 +40,12 @@ def get_connector_properties(multipath: bool = False, enforce_multipath: bool = 
     return brick.get_connector_properties(multipath, enforce_multipath, my_ip)
 
 
-def persistence():  # noqa: ANN201 - returns the store in use
-    """The store ``setup()`` chose (memory by default)."""
+def get_persistence() -> PersistenceDriverBase:
+    """The store ``setup()`` chose (memory by default).
+
+    (``volumelib.persistence`` is the persistence package, with ``setup()`` and the
+    store classes; this function returns the store in use.)
+    """
     from volumelib import core
     return core.persistence()
 
@@ -56,7 +64,7 @@ __all__ = [
     "dump",
     "dumps",
     "get_connector_properties",
-    "persistence",
+    "get_persistence",
     "exceptions",
     *exceptions.__all__,
 ]

@@ -167,7 +167,7 @@ def run(workdir: str | None = None, keep: bool = False, size_gb: int = 1,
     finally:
         if backend is not None:
             backend.close()
-        volumelib.persistence().close()
+        volumelib.get_persistence().close()
         volumelib.setup()
         if own_dir and not keep:
             shutil.rmtree(workdir, ignore_errors=True)

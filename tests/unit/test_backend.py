@@ -66,13 +66,13 @@ def test_bad_persistence_configs():
 def test_persistence_setup_accepts_name_class_instance():
     from volumelib.persistence.memory import MemoryPersistence
     store = MemoryPersistence()
-    assert volumelib.persistence.__class__  # the function, not the package
+    assert volumelib.persistence.setup is not None  # the package, not shadowed
     assert volumelib.setup(persistence_config={"storage": store}).persistence is store
     volumelib.setup(persistence_config={"storage": MemoryPersistence})
-    assert isinstance(volumelib.persistence(), MemoryPersistence)
-    assert volumelib.persistence() is not store
+    assert isinstance(volumelib.get_persistence(), MemoryPersistence)
+    assert volumelib.get_persistence() is not store
     volumelib.setup(persistence_config=store)
-    assert volumelib.persistence() is store
+    assert volumelib.get_persistence() is store
 
 
 def test_two_backends_with_one_name_are_two_objects():
@@ -158,7 +158,7 @@ def test_volume_types_by_name_and_specs():
     b = volumelib.Backend("types", "fake")
     vt = VolumeType(id=str(uuid.uuid4()), name="shared",
                     extra_specs={"multiattach": "<is> True"})
-    volumelib.persistence().set_volume_type(vt)
+    volumelib.get_persistence().set_volume_type(vt)
     vol = b.create_volume(1, volume_type="shared")
     assert vol.multiattach and vol.volume_type_id == vt.id
     c1 = vol.connect({"host": "a"})

@@ -93,7 +93,7 @@ def test_load_rejects_garbage(payload):
     volumelib.setup()
     with pytest.raises(exc.InvalidPayload):
         volumelib.load(payload)
-    assert volumelib.persistence().get_volumes() == []
+    assert volumelib.get_persistence().get_volumes() == []
 
 
 def test_load_needs_the_backend_unless_told_otherwise():

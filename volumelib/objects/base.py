@@ -84,7 +84,7 @@ class _DateTimeField(ovo_fields.AutoTypedField):
 class _JsonDictField(ovo_fields.AutoTypedField):
     """A dict with string keys and any JSON value (connector, connection_info...)."""
 
-    AUTO_TYPE = ovo_fields.Dict(ovo_fields.FieldType())
+    AUTO_TYPE = ovo_fields.Dict(ovo_fields.FieldType(), nullable=True)
 
 
 class fields:  # noqa: N801 - a namespace of field factories, named like OVO's module
