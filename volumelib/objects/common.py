@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from volumelib import core
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, to_json_text
+from volumelib.objects.base import VersionedObject, fields, to_json_text
 
 if TYPE_CHECKING:
     from volumelib.backend import Backend
@@ -38,6 +38,15 @@ class Status:
     #: States an interrupted operation leaves behind; ``gc()`` reconciles them.
     TRANSITIONAL = frozenset({CREATING, DELETING, EXTENDING, ATTACHING, DETACHING,
                               REVERTING})
+
+
+#: Fields every stored resource has: when it was made and changed, and soft deletion.
+TIMESTAMP_FIELDS = {
+    "created_at": fields.DateTime(nullable=True),
+    "updated_at": fields.DateTime(nullable=True),
+    "deleted": fields.Boolean(default=False),
+    "deleted_at": fields.DateTime(nullable=True),
+}
 
 
 class StoredObject(VersionedObject):
@@ -89,6 +98,22 @@ class StoredObject(VersionedObject):
         except Exception:  # noqa: BLE001
             LOG.exception("could not record status %s of %s %s", status, self.OBJ_NAME,
                           getattr(self, "id", "?"))
+
+    def refresh(self) -> None:
+        """Reload every field from the store (unsaved changes are dropped).
+
+        Raises:
+            NotFound: (the kind's subclass) the object is no longer stored.
+        """
+        from volumelib.persistence.base import KINDS
+        kind = KINDS[self._kind()]
+        key = getattr(self, kind.key)
+        found = self.persistence._get(kind, **{kind.key: key})
+        if not found:
+            raise kind.not_found(**{kind.not_found_arg: key})
+        self._values.update(found[0]._values)
+        object.__setattr__(self, "_db_version", found[0]._db_version)
+        self.obj_reset_changes()
 
     def save(self) -> None:
         """Write the changed fields (compare-and-set against the stored version)."""

@@ -17,7 +17,8 @@ from volumelib import exceptions as exc
 from volumelib.drivers.types import (Capability, ConnectionInfo, ConnectorProperties,
                                      redact)
 from volumelib.objects.base import fields
-from volumelib.objects.common import Status, StoredObject, apply_model_update, call_driver
+from volumelib.objects.common import (TIMESTAMP_FIELDS, Status, StoredObject,
+                                      apply_model_update, call_driver)
 
 if TYPE_CHECKING:
     from volumelib.objects.volume import Volume
@@ -59,10 +60,7 @@ class Connection(StoredObject):
         "attached_host": fields.String(nullable=True),
         "project_id": fields.String(nullable=True),
         "user_id": fields.String(nullable=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }
 
     def _backend_name(self) -> str | None:
@@ -119,13 +117,6 @@ class Connection(StoredObject):
         vol._bind(self.__dict__.get("_backend"))
         return vol
 
-    def refresh(self) -> None:
-        found = self.persistence.get_connections(connection_id=self.id)
-        if not found:
-            raise exc.ConnectionNotFound(connection_id=self.id)
-        self._values.update(found[0]._values)
-        object.__setattr__(self, "_db_version", found[0]._db_version)
-        self.obj_reset_changes()
 
     # -- controller side ---------------------------------------------------------------
 

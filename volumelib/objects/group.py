@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from volumelib.objects.base import fields
-from volumelib.objects.common import Status, StoredObject
+from volumelib.objects.common import TIMESTAMP_FIELDS, Status, StoredObject
 
 if TYPE_CHECKING:
     from volumelib.objects.snapshot import Snapshot
@@ -32,10 +32,7 @@ class Group(StoredObject):
         "backend_name": fields.String(),
         "source_group_id": fields.String(nullable=True),
         "group_snapshot_id": fields.String(nullable=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }
 
     def _backend_name(self) -> str | None:
@@ -61,10 +58,7 @@ class GroupSnapshot(StoredObject):
         "project_id": fields.String(nullable=True),
         "user_id": fields.String(nullable=True),
         "backend_name": fields.String(nullable=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }
 
     def _backend_name(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from volumelib.objects.base import fields
-from volumelib.objects.common import StoredObject
+from volumelib.objects.common import TIMESTAMP_FIELDS, StoredObject
 
 __all__ = ["KeyValue", "VolumeType"]
 
@@ -42,8 +42,5 @@ class VolumeType(StoredObject):
         "extra_specs": fields.DictOfNullableStrings(default={}),
         "qos_specs": fields.DictOfNullableStrings(default={}),
         "is_public": fields.Boolean(default=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }

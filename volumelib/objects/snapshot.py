@@ -10,8 +10,8 @@ from volumelib import exceptions as exc
 from volumelib import validation
 from volumelib.drivers.types import SnapshotInfo
 from volumelib.objects.base import fields, utcnow
-from volumelib.objects.common import (Status, StoredObject, apply_model_update,
-                                      call_driver)
+from volumelib.objects.common import (TIMESTAMP_FIELDS, Status, StoredObject,
+                                      apply_model_update, call_driver)
 
 if TYPE_CHECKING:
     from volumelib.objects.volume import Volume
@@ -39,10 +39,7 @@ class Snapshot(StoredObject):
         "metadata": fields.DictOfStrings(default={}),
         "provider_location": fields.String(nullable=True),
         "provider_id": fields.String(nullable=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }
 
     def _backend_name(self) -> str | None:
@@ -67,13 +64,6 @@ class Snapshot(StoredObject):
                             provider_id=self.provider_id,
                             group_snapshot_id=self.group_snapshot_id)
 
-    def refresh(self) -> None:
-        found = self.persistence.get_snapshots(snapshot_id=self.id)
-        if not found:
-            raise exc.SnapshotNotFound(snapshot_id=self.id)
-        self._values.update(found[0]._values)
-        object.__setattr__(self, "_db_version", found[0]._db_version)
-        self.obj_reset_changes()
 
     @classmethod
     def _create(cls, volume: Volume, *, name: str | None, description: str | None,

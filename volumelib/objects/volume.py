@@ -16,8 +16,7 @@ from volumelib import exceptions as exc
 from volumelib import validation
 from volumelib.drivers.types import Capability, VolumeInfo
 from volumelib.objects.base import fields, utcnow
-from volumelib.objects.common import (Status, StoredObject, apply_model_update,
-                                      call_driver)
+from volumelib.objects.common import TIMESTAMP_FIELDS, Status, StoredObject, call_driver
 
 if TYPE_CHECKING:
     from volumelib.backend import Backend
@@ -60,10 +59,7 @@ class Volume(StoredObject):
         "provider_location": fields.String(nullable=True),
         "provider_id": fields.String(nullable=True),
         "provider_auth": fields.SensitiveString(nullable=True),
-        "created_at": fields.DateTime(nullable=True),
-        "updated_at": fields.DateTime(nullable=True),
-        "deleted": fields.Boolean(default=False),
-        "deleted_at": fields.DateTime(nullable=True),
+        **TIMESTAMP_FIELDS,
     }
 
     def _backend_name(self) -> str | None:
@@ -104,19 +100,6 @@ class Volume(StoredObject):
 
     # -- reading ---------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Reload every field from the store.
-
-        Raises:
-            VolumeNotFound: the volume is no longer stored.
-        """
-        found = self.persistence.get_volumes(volume_id=self.id)
-        if not found:
-            raise exc.VolumeNotFound(volume_id=self.id)
-        fresh = found[0]
-        self._values.update(fresh._values)
-        object.__setattr__(self, "_db_version", fresh._db_version)
-        self.obj_reset_changes()
 
     def _require_live(self) -> None:
         if self.status == Status.DELETED or self.deleted:
