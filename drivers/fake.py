@@ -50,6 +50,11 @@ class FakeDriver(VolumeDriver):
                "Provisioned GiB may reach capacity times this.", min=0.1),
         Option("fake_fail_on", "list", [],
                "Operations that raise RuntimeError (fault injection for tests)."),
+        Option("fake_native_groups", "bool", True,
+               "Implement the consistency-group interface (atomic group snapshots); "
+               "off: raise NotImplementedError so the library's fallback runs."),
+        Option("fake_fail_volumes", "list", [],
+               "Volume ids whose per-volume operations fail (partial-failure tests)."),
     )
 
     def __init__(self, **options: Any) -> None:
@@ -62,13 +67,22 @@ class FakeDriver(VolumeDriver):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.THIN, Capability.CLONE, Capability.COW_SNAPSHOT,
-                          Capability.ONLINE_EXTEND, Capability.MULTIATTACH,
-                          Capability.REVERT_TO_SNAPSHOT})
+        caps = {Capability.THIN, Capability.CLONE, Capability.COW_SNAPSHOT,
+                Capability.ONLINE_EXTEND, Capability.MULTIATTACH,
+                Capability.REVERT_TO_SNAPSHOT}
+        if self.config.fake_native_groups:
+            caps.add(Capability.CONSISTENT_GROUP_SNAPSHOT)
+        return frozenset(caps)
 
-    def _maybe_fail(self, operation: str) -> None:
+    def _maybe_fail(self, operation: str, volume_id: str | None = None) -> None:
         if operation in self.config.fake_fail_on:
             raise RuntimeError(f"fake failure injected in {operation}")
+        if volume_id is not None and volume_id in self.config.fake_fail_volumes:
+            raise RuntimeError(f"fake failure injected in {operation} of {volume_id}")
+
+    def _native_groups(self) -> None:
+        if not self.config.fake_native_groups:
+            raise NotImplementedError
 
     # -- data access for tests ---------------------------------------------------
 
@@ -163,7 +177,7 @@ class FakeDriver(VolumeDriver):
         return {"provider_location": f"fake://{volume.id}"}
 
     def delete_volume(self, volume: VolumeInfo) -> None:
-        self._maybe_fail("delete_volume")
+        self._maybe_fail("delete_volume", volume.id)
         with self._lock:
             img = self._volumes.get(volume.id)
             if img is not None and img.exports:
@@ -180,13 +194,13 @@ class FakeDriver(VolumeDriver):
             img.size = new_size
 
     def create_cloned_volume(self, volume: VolumeInfo, src_vref: VolumeInfo) -> ModelUpdate:
-        self._maybe_fail("create_cloned_volume")
+        self._maybe_fail("create_cloned_volume", src_vref.id)
         with self._lock:
             self._put(volume.id, self._volumes[src_vref.id].copy(volume.size))
         return {"provider_location": f"fake://{volume.id}"}
 
     def create_snapshot(self, snapshot: SnapshotInfo) -> ModelUpdate:
-        self._maybe_fail("create_snapshot")
+        self._maybe_fail("create_snapshot", snapshot.volume_id)
         with self._lock:
             self._snapshots[snapshot.id] = self._volumes[snapshot.volume_id].copy()
         return {"provider_location": f"fake://snapshot/{snapshot.id}"}
@@ -198,7 +212,7 @@ class FakeDriver(VolumeDriver):
 
     def create_volume_from_snapshot(self, volume: VolumeInfo,
                                     snapshot: SnapshotInfo) -> ModelUpdate:
-        self._maybe_fail("create_volume_from_snapshot")
+        self._maybe_fail("create_volume_from_snapshot", snapshot.volume_id)
         with self._lock:
             self._put(volume.id, self._snapshots[snapshot.id].copy(volume.size))
         return {"provider_location": f"fake://{volume.id}"}
@@ -251,3 +265,62 @@ class FakeDriver(VolumeDriver):
         return BackendStats(volume_backend_name=self.backend_name,
                             vendor_name=self.vendor_name, driver_version=self.version,
                             storage_protocol=self.storage_protocol, pools=[pool])
+
+    # -- consistency groups: native and atomic (one lock held for the whole group) -----
+
+    def create_consistencygroup(self, context: Any, group: Any) -> Any:
+        self._native_groups()
+        self._maybe_fail("create_consistencygroup")
+        return None
+
+    def update_consistencygroup(self, context: Any, group: Any, add_volumes: Any = None,
+                                remove_volumes: Any = None) -> Any:
+        self._native_groups()
+        self._maybe_fail("update_consistencygroup")
+        return None, None, None
+
+    def create_cgsnapshot(self, context: Any, cgsnapshot: Any, snapshots: Any) -> Any:
+        self._native_groups()
+        self._maybe_fail("create_cgsnapshot")
+        with self._lock:
+            for snap in snapshots:
+                self._snapshots[snap.id] = self._volumes[snap.volume_id].copy()
+        return None, None
+
+    def delete_cgsnapshot(self, context: Any, cgsnapshot: Any, snapshots: Any) -> Any:
+        self._native_groups()
+        self._maybe_fail("delete_cgsnapshot")
+        with self._lock:
+            for snap in snapshots:
+                self._snapshots.pop(snap.id, None)
+        return None, None
+
+    def create_consistencygroup_from_src(self, context: Any, group: Any, volumes: Any,
+                                         cgsnapshot: Any = None, snapshots: Any = None,
+                                         source_cg: Any = None,
+                                         source_vols: Any = None) -> Any:
+        self._native_groups()
+        self._maybe_fail("create_consistencygroup_from_src")
+        with self._lock:
+            sources = ([self._snapshots[s.id] for s in snapshots] if cgsnapshot is not None
+                       else [self._volumes[v.id] for v in source_vols])
+            for target, source in zip(volumes, sources):
+                self._put(target.id, source.copy(target.size))
+        return None, None
+
+    def delete_consistencygroup(self, context: Any, group: Any, volumes: Any) -> Any:
+        self._native_groups()
+        self._maybe_fail("delete_consistencygroup")
+        updates = []
+        with self._lock:
+            for vol in volumes:
+                img = self._volumes.get(vol.id)
+                if img is not None and img.exports:
+                    updates.append({"id": vol.id, "status": "error_deleting"})
+                    continue
+                if img is not None:
+                    self._provisioned_gb -= img.size
+                    del self._volumes[vol.id]
+                updates.append({"id": vol.id, "status": "deleted"})
+        failed = any(u["status"] == "error_deleting" for u in updates)
+        return ({"status": "error_deleting"} if failed else None), updates

@@ -212,15 +212,17 @@ class PersistenceDriverBase(abc.ABC):
         return self._db
 
     def get_volumes(self, volume_id: str | None = None, volume_name: str | None = None,
-                    backend_name: str | None = None) -> list[Volume]:
+                    backend_name: str | None = None,
+                    group_id: str | None = None) -> list[Volume]:
         return self._get(KINDS["volume"], id=volume_id, name=volume_name,
-                         backend_name=backend_name)
+                         backend_name=backend_name, group_id=group_id)
 
     def get_snapshots(self, snapshot_id: str | None = None,
                       snapshot_name: str | None = None,
-                      volume_id: str | None = None) -> list[Snapshot]:
+                      volume_id: str | None = None,
+                      group_snapshot_id: str | None = None) -> list[Snapshot]:
         return self._get(KINDS["snapshot"], id=snapshot_id, name=snapshot_name,
-                         volume_id=volume_id)
+                         volume_id=volume_id, group_snapshot_id=group_snapshot_id)
 
     def get_connections(self, connection_id: str | None = None,
                         volume_id: str | None = None) -> list[Connection]:

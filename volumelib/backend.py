@@ -276,6 +276,49 @@ class Backend:
         vol.save()
         return vol
 
+    # -- groups ----------------------------------------------------------------------
+
+    def create_group(self, name: str | None = None, volumes: Any = (),
+                     group_type: Mapping[str, str] | None = None,
+                     description: str | None = None, id: str | None = None) -> Any:
+        """Create a group, optionally with volumes (objects or ids) of this backend.
+
+        ``group_type`` is a mapping of Cinder-syntax specs, e.g.
+        ``{"consistent_group_snapshot_enabled": "<is> True"}``.
+        """
+        from volumelib.groups import operations
+        return operations.create_group(self, name=name, volumes=volumes,
+                                       group_type=group_type, description=description,
+                                       id=id)
+
+    def create_group_from_src(self, name: str | None = None, group_snapshot: Any = None,
+                              source_group: Any = None, description: str | None = None,
+                              id: str | None = None) -> Any:
+        """A new group whose volumes are copies of a group snapshot's or a group's,
+        in the source's order (oldest source first)."""
+        from volumelib.groups import operations
+        return operations.create_group_from_src(self, name=name,
+                                                group_snapshot=group_snapshot,
+                                                source_group=source_group,
+                                                description=description, id=id)
+
+    @property
+    def groups(self) -> list[Any]:
+        found = self.persistence.get_groups(backend_name=self._id)
+        for g in found:
+            g._bind(self)
+        return found
+
+    def get_group(self, group_id: str) -> Any:
+        """Raises: GroupNotFound."""
+        from volumelib.groups.operations import _load
+        return _load(self, "group", group_id)
+
+    def get_group_snapshot(self, group_snapshot_id: str) -> Any:
+        """Raises: GroupSnapshotNotFound."""
+        from volumelib.groups.operations import _load
+        return _load(self, "group_snapshot", group_snapshot_id)
+
     def _resolve_type(self, volume_type: Any) -> tuple[str | None, dict[str, str]]:
         """``(type id or None, extra specs)`` for what a user passed as ``volume_type``."""
         from volumelib.objects import VolumeType

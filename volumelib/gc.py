@@ -21,6 +21,10 @@ connection ``connecting``,  finish the disconnect: terminate, remove the export 
 ``disconnecting``           the last one, drop the record
 connection ``attaching``    ``connected`` (the node never got a device)
 connection ``detaching``    ``attached`` (the node retries ``detach``)
+group ``creating``          ``error``; ``deleting``: ``error_deleting``; ``updating``:
+                            ``available`` (the user deletes or retries)
+group snapshot ``creating`` it and its members ``error``; ``deleting``: ``error_deleting``
+                            (settled as a whole: members may share one storage object)
 ==========================  ===============================================================
 
 Then the driver's own ``gc`` removes storage objects no record knows of. Records are
@@ -108,8 +112,29 @@ def collect(backend: Backend, *, older_than: float | None = 600,
             act("connection", conn.id, "back to attached",
                 lambda c=conn: _set_status(c, ConnectionStatus.ATTACHED))
 
+    for gs in store.get_group_snapshots():
+        if gs.backend_name != backend.id or not _stale(gs, cutoff) \
+                or gs.status not in (Status.CREATING, Status.DELETING):
+            continue
+        gs._bind(backend)
+        # A group snapshot is settled as a whole (its members may share one storage
+        # object): mark it and its members for the user to delete again.
+        failed = Status.ERROR if gs.status == Status.CREATING else Status.ERROR_DELETING
+        act("group_snapshot", gs.id, f"mark {failed}",
+            lambda g=gs, st=failed: _mark_group_snapshot(g, st))
+
+    for group in store.get_groups(backend_name=backend.id):
+        if not _stale(group, cutoff) or group.status not in (
+                Status.CREATING, Status.DELETING, "updating"):
+            continue
+        new_status = {Status.CREATING: Status.ERROR, Status.DELETING: Status.ERROR_DELETING,
+                      "updating": Status.AVAILABLE}[group.status]
+        act("group", group.id, f"mark {new_status}",
+            lambda g=group, st=new_status: _set_status(g, st))
+
     for snap in store.get_snapshots():
-        if snap.volume_id not in volumes or not _stale(snap, cutoff):
+        if snap.volume_id not in volumes or not _stale(snap, cutoff) \
+                or snap.group_snapshot_id is not None:
             continue
         snap._bind(backend)
         if snap.status in (Status.CREATING, Status.DELETING):
@@ -142,6 +167,10 @@ def collect(backend: Backend, *, older_than: float | None = 600,
             return bool(store.get_volumes(volume_id=obj_id))
         if kind == "snapshot":
             return bool(store.get_snapshots(snapshot_id=obj_id))
+        if kind == "group":
+            return bool(store.get_groups(group_id=obj_id))
+        if kind == "group_snapshot":
+            return bool(store.get_group_snapshots(group_snapshot_id=obj_id))
         return True  # an unknown kind is never treated as an orphan
 
     try:
@@ -158,6 +187,12 @@ def _set_status(obj: Any, status: str, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(obj, name, value)
     obj.save()
+
+
+def _mark_group_snapshot(gs: Any, status: str) -> None:
+    for snap in gs.snapshots:
+        _set_status(snap, status)
+    _set_status(gs, status)
 
 
 def _drop_volume(backend: Backend, vol: Any) -> None:

@@ -190,6 +190,7 @@ group_snapshots = sa.Table(
     sa.Column("project_id", sa.String(NAME)),
     sa.Column("user_id", sa.String(NAME)),
     sa.Column("backend_name", sa.String(NAME)),
+    sa.Column("consistent", sa.Boolean()),
     *_common_tail(),
     sa.Index("ix_group_snapshots_group_id", "group_id"),
     sa.Index("ix_group_snapshots_name", "name"),

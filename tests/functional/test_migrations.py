@@ -151,3 +151,23 @@ def test_alembic_offline_sql_renders(tmp_path):
     command.upgrade(config, "head", sql=True)
     text = buffer.getvalue()
     assert "CREATE TABLE volumes" in text and migrate.VERSION_TABLE in text
+
+
+def test_upgrade_from_0001_keeps_rows_and_adds_consistent(db_url):  # noqa: F811
+    """A database made by an older volumelib is upgraded on open, data intact."""
+    migrate.upgrade(db_url, "0001")
+    assert migrate.current(db_url) == "0001"
+    _sql(db_url, "INSERT INTO group_snapshots (id, name, status, group_id, version, deleted)"
+                 " VALUES ('11111111-1111-4111-8111-111111111111', 'old', 'available',"
+                 " '22222222-2222-4222-8222-222222222222', 1, false)")
+    store = DBPersistence(db_url)
+    try:
+        assert migrate.current(db_url) == migrate.HEAD_REVISION
+        [gs] = store.get_group_snapshots()
+        assert (gs.name, gs.status) == ("old", "available")
+        assert not gs.consistent  # unknown for old rows: reads as not consistent
+        gs.consistent = True
+        store.set_group_snapshot(gs)
+        assert store.get_group_snapshots()[0].consistent is True
+    finally:
+        store.close()

@@ -27,3 +27,16 @@ class FakeFixtures(suite.DriverFixtures):
 
 class TestFakeDriver(FakeFixtures, suite.DriverSuite):
     pass
+
+
+class FallbackFixtures(FakeFixtures):
+    @pytest.fixture
+    def backend(self) -> Any:
+        volumelib.setup()
+        backend = volumelib.Backend("fake-fallback", "fake", fake_native_groups=False)
+        yield backend
+        backend.close()
+
+
+class TestFakeDriverGroupFallback(FallbackFixtures, suite.GroupTests):
+    """Without the CG interface the library's per-volume fallback passes the same tests."""

@@ -119,6 +119,10 @@ class Snapshot(StoredObject):
         """Delete the snapshot. Deleting an already deleted snapshot object is a no-op."""
         if self.status == Status.DELETED:
             return
+        if self.group_snapshot_id is not None:
+            raise exc.InvalidState(resource=f"Snapshot {self.id}", status=self.status,
+                                   reason=f"it belongs to group snapshot "
+                                          f"{self.group_snapshot_id}; delete that instead")
         if self.status not in (Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING):
             raise exc.InvalidState(resource=f"Snapshot {self.id}", status=self.status,
                                    reason="delete needs available, error or error_deleting")

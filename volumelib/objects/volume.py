@@ -227,6 +227,10 @@ class Volume(StoredObject):
         snaps = self.snapshots
         if snaps:
             raise exc.HasSnapshots(volume_id=self.id, count=len(snaps))
+        if self.group_id is not None:
+            raise exc.InvalidState(resource=f"Volume {self.id}", status=self.status,
+                                   reason=f"it is in group {self.group_id}; remove it from "
+                                          f"the group or delete the group with its volumes")
         self._require_status(DELETABLE, "delete")
         backend = self.backend
         self.status = Status.DELETING

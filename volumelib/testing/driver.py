@@ -21,7 +21,7 @@ from volumelib.testing import not_applicable, require_capabilities
 
 __all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SnapshotTests", "CloneTests",
            "RevertTests", "ConnectionTests", "LocalAttachTests", "StatsTests",
-           "GcTests", "SerializationTests", "BadInputTests"]
+           "GcTests", "SerializationTests", "BadInputTests", "GroupTests"]
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -388,7 +388,124 @@ class SerializationTests:
         vol.delete()
 
 
+CONSISTENT = {"consistent_group_snapshot_enabled": "<is> True"}
+
+
+class GroupTests:
+    """Groups work on every driver: natively, or through the library's fallback
+    (whose group snapshots say ``consistent=False``)."""
+
+    def test_group_lifecycle(self, backend: Any) -> None:
+        a, b = backend.create_volume(1), backend.create_volume(1)
+        group = backend.create_group(name="conf-group", volumes=[a, b.id],
+                                     group_type=CONSISTENT)
+        assert group.status == "available" and group.consistent
+        assert sorted(v.id for v in group.volumes) == sorted([a.id, b.id])
+        assert backend.get_volume(a.id).group_id == group.id
+        gs = group.create_snapshot(name="conf-gs")
+        assert gs.status == "available" and gs.group_id == group.id
+        assert gs.consistent == (Capability.CONSISTENT_GROUP_SNAPSHOT in backend.capabilities)
+        assert sorted(s.volume_id for s in gs.snapshots) == sorted([a.id, b.id])
+        assert all(s.status == "available" for s in gs.snapshots)
+        with pytest.raises(exc.InvalidState):
+            group.delete(delete_volumes=True)  # group snapshots exist
+        with pytest.raises(exc.InvalidState):
+            gs.snapshots[0].delete()  # members go with their group snapshot
+        gs.delete()
+        assert backend.persistence.get_snapshots(group_snapshot_id=gs.id) == []
+        with pytest.raises(exc.GroupSnapshotNotFound):
+            gs.delete()
+        with pytest.raises(exc.InvalidState):
+            group.delete()  # has volumes
+        with pytest.raises(exc.InvalidState):
+            backend.get_volume(a.id).delete()  # a member
+        group.delete(delete_volumes=True)
+        assert backend.volumes == [] or {a.id, b.id}.isdisjoint(v.id for v in backend.volumes)
+        with pytest.raises(exc.GroupNotFound):
+            group.delete()
+        with pytest.raises(exc.GroupNotFound):
+            backend.get_group(group.id)
+
+    def test_group_snapshot_is_point_in_time_and_sources_line_up(self, backend: Any) -> None:
+        vols = [backend.create_volume(1, name=f"g{i}") for i in range(3)]
+        for i, vol in enumerate(vols):
+            self.write_data(backend, vol, i * MiB, bytes([65 + i]) * 8192)  # type: ignore[attr-defined]
+        group = backend.create_group(volumes=vols, group_type=CONSISTENT)
+        gs = group.create_snapshot()
+        for vol in vols:
+            self.write_data(backend, vol, 0, b"\xee" * (4 * MiB))  # type: ignore[attr-defined]
+        copy = backend.create_group_from_src(name="from-gs", group_snapshot=gs)
+        assert copy.status == "available" and copy.group_snapshot_id == gs.id
+        by_snapshot = {s.id: s.volume_id for s in gs.snapshots}
+        targets = copy.volumes
+        assert len(targets) == 3
+        for target in targets:
+            i = [v.id for v in vols].index(by_snapshot[target.snapshot_id])
+            got = self.read_data(backend, target, i * MiB, 8192)  # type: ignore[attr-defined]
+            assert got == bytes([65 + i]) * 8192, (target.name, i)
+        clone = backend.create_group_from_src(source_group=group)
+        for target in clone.volumes:
+            assert self.read_data(backend, target, 0, 4096) == b"\xee" * 4096  # type: ignore[attr-defined]
+        for g in (copy, clone):
+            g.delete(delete_volumes=True)
+        gs.delete()
+        group.delete(delete_volumes=True)
+
+    def test_update_add_remove_and_bad_members(self, backend: Any) -> None:
+        a, b, c = (backend.create_volume(1) for _ in range(3))
+        g1 = backend.create_group(volumes=[a])
+        g2 = backend.create_group()
+        g2.update(add_volumes=[b, c])
+        assert sorted(v.id for v in g2.volumes) == sorted([b.id, c.id])
+        with pytest.raises(exc.InvalidState):
+            g2.update(add_volumes=[a])  # one group only
+        with pytest.raises(exc.InvalidArgument):
+            g1.update(remove_volumes=[b])  # not a member
+        gone = backend.create_volume(1)
+        gone.delete()
+        with pytest.raises(exc.VolumeNotFound):
+            g1.update(add_volumes=[gone])
+        assert [v.id for v in g1.volumes] == [a.id] and g1.status == "available"
+        g2.update(remove_volumes=[c])
+        assert backend.get_volume(c.id).group_id is None
+        snap = c.create_snapshot()  # still a working volume
+        snap.delete()
+        c.delete()
+        g1.delete(delete_volumes=True)
+        g2.delete(delete_volumes=True)
+
+    def test_bad_group_requests_change_nothing(self, backend: Any) -> None:
+        import uuid
+        empty = backend.create_group(name="empty")
+        with pytest.raises(exc.InvalidState):
+            empty.create_snapshot()
+        assert empty.group_snapshots == []
+        with pytest.raises(exc.GroupNotFound):
+            backend.get_group(str(uuid.uuid4()))
+        with pytest.raises(exc.InvalidArgument):
+            backend.create_group_from_src()
+        with pytest.raises(exc.InvalidState):
+            backend.create_group_from_src(source_group=empty)
+        with pytest.raises(exc.InvalidName):
+            backend.create_group(name="a/b")
+        with pytest.raises(exc.InvalidArgument):
+            backend.create_group(group_type={"consistent_group_snapshot_enabled": True})
+        assert [g.id for g in backend.groups] == [empty.id]
+        empty.delete()
+
+    def test_group_with_connected_volume_not_deleted(self, backend: Any,
+                                                     connector: dict[str, Any]) -> None:
+        vol = backend.create_volume(1)
+        group = backend.create_group(volumes=[vol])
+        conn = backend.get_volume(vol.id).connect(connector)
+        with pytest.raises(exc.VolumeInUse):
+            group.delete(delete_volumes=True)
+        assert backend.get_volume(vol.id).status == "in-use"
+        conn.disconnect()
+        group.delete(delete_volumes=True)
+
+
 class DriverSuite(VolumeTests, BadInputTests, SnapshotTests, CloneTests, RevertTests,
                   ConnectionTests, LocalAttachTests, StatsTests, GcTests,
-                  SerializationTests):
+                  SerializationTests, GroupTests):
     """Every conformance test."""

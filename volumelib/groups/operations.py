@@ -1,0 +1,534 @@
+"""Group operations: preconditions, intent, the driver's CG interface or the fallback,
+then :func:`volumelib.groups.status.resolve` decides what is stored.
+
+The driver is called through Cinder's consistency-group interface. When it raises
+``NotImplementedError`` (or, for group snapshots, does not declare
+``CONSISTENT_GROUP_SNAPSHOT``), the library does the work volume by volume with the
+driver's ordinary methods and answers in the interface's own shapes, so one set of
+rules applies either way. Group snapshots record which path was taken in
+``consistent``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from volumelib import core
+from volumelib import exceptions as exc
+from volumelib import validation
+from volumelib.drivers.types import Capability
+from volumelib.groups.status import GroupOp, Outcome, resolve
+from volumelib.objects.common import Status, apply_model_update
+
+if TYPE_CHECKING:
+    from volumelib.backend import Backend
+    from volumelib.objects import Group, GroupSnapshot, Snapshot, Volume
+
+__all__ = ["Context", "create_group", "update_group", "create_group_snapshot",
+           "create_group_from_src", "delete_group", "delete_group_snapshot",
+           "check_group_type"]
+
+LOG = logging.getLogger(__name__)
+
+LIVE = frozenset({Status.AVAILABLE, Status.IN_USE})
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """The ``context`` argument of the CG interface: who is asking."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+
+
+def _context() -> Context:
+    s = core.settings()
+    return Context(project_id=s.project_id, user_id=s.user_id)
+
+
+def check_group_type(group_type: Any) -> dict[str, str]:
+    """A plain dict of Cinder-syntax specs (``{"group_specs": {...}}`` accepted)."""
+    if group_type is None:
+        return {}
+    if not isinstance(group_type, Mapping):
+        raise exc.InvalidArgument(reason=f"group_type must be a mapping of specs, "
+                                         f"not {group_type!r:.60}")
+    specs = group_type.get("group_specs", group_type) \
+        if isinstance(group_type.get("group_specs"), Mapping) else group_type
+    bad = {k: v for k, v in specs.items() if not isinstance(k, str) or not isinstance(v, str)}
+    if bad:
+        raise exc.InvalidArgument(reason=f"group type specs must map strings to strings: "
+                                         f"{bad!r:.80}")
+    return dict(specs)
+
+
+def _call(backend: Backend, op: GroupOp, native: Callable[[], Any] | None,
+          fallback: Callable[[], Any], items: Sequence[str]) -> tuple[Outcome, bool,
+                                                                      BaseException | None]:
+    """Run the native method (or the fallback) and resolve the answer.
+
+    Returns ``(outcome, used_native, error)``.
+    """
+    used_native = native is not None
+    error: BaseException | None = None
+    answer: Any = None
+    try:
+        if native is not None:
+            try:
+                answer = native()
+            except NotImplementedError:
+                LOG.debug("%s: %s not implemented, using the per-volume fallback",
+                          backend.id, op.value)
+                used_native = False
+                answer = fallback()
+        else:
+            answer = fallback()
+    except Exception as e:  # noqa: BLE001 - rule 5: any exception fails every item
+        error = e
+    return resolve(op, items, answer, error), used_native, error
+
+
+def _raise(backend: Backend, op: GroupOp, outcome: Outcome,
+           error: BaseException | None) -> None:
+    raised = exc.BackendError(backend_name=backend.id, operation=op.value,
+                              reason=outcome.reason)
+    if error is not None:
+        raise raised from error
+    raise raised
+
+
+def _per_item(items: Iterable[Any], action: Callable[[Any], Any], failed_status: str,
+              on_done: Callable[[Any, Any], None] | None = None) -> list[dict[str, str]]:
+    """The fallback's per-item answer: ``[{"id", "status"}]`` with failures marked."""
+    entries = []
+    for item in items:
+        try:
+            result = action(item)
+        except Exception as e:  # noqa: BLE001 - reported per item, like a native driver
+            LOG.warning("fallback %s on %s failed: %s", getattr(action, "__name__", "op"),
+                        item.id, e)
+            entries.append({"id": item.id, "status": failed_status})
+            continue
+        if on_done is not None:
+            on_done(item, result)
+        entries.append({"id": item.id, "status": "ok"})
+    return entries
+
+
+# -- create / update -------------------------------------------------------------------
+
+def create_group(backend: Backend, name: Any = None, volumes: Iterable[Any] = (),
+                 group_type: Any = None, description: Any = None,
+                 id: Any = None) -> Group:
+    from volumelib.objects import Group
+    name = validation.check_name(name)
+    description = validation.check_description(description)
+    specs = check_group_type(group_type)
+    group_id = validation.new_id(id)
+    members = _resolve_volumes(backend, volumes)
+    _check_addable(None, members)
+    settings = core.settings()
+    group = Group(id=group_id, name=name, description=description, status=Status.CREATING,
+                  group_type=specs, project_id=settings.project_id,
+                  user_id=settings.user_id, backend_name=backend.id)
+    group._bind(backend, backend.persistence)
+    backend.persistence.set_group(group)
+    core.checkpoint("group.create.intent_stored")
+    driver = backend.driver
+    outcome, _, error = _call(backend, GroupOp.CREATE,
+                              lambda: driver.create_consistencygroup(_context(), group.info()),
+                              lambda: None, [])
+    group.status = outcome.status
+    group.save()
+    if outcome.failed:
+        _raise(backend, GroupOp.CREATE, outcome, error)
+    if members:
+        update_group(group, add_volumes=members)
+    return group
+
+
+def _resolve_volumes(backend: Backend, volumes: Iterable[Any]) -> list[Volume]:
+    from volumelib.objects import Volume
+    result: list[Volume] = []
+    seen: set[str] = set()
+    for v in volumes or ():
+        if isinstance(v, Volume):
+            # The caller's own object is refreshed and used, so it sees the changes.
+            if v.status == Status.DELETED:
+                raise exc.VolumeNotFound(volume_id=v.id)
+            v.refresh()
+            vol, vol_id = v, v.id
+        else:
+            vol_id = v
+            validation.check_id(vol_id, what="volume id")
+            found = backend.persistence.get_volumes(volume_id=vol_id)
+            if not found:
+                raise exc.VolumeNotFound(volume_id=vol_id)
+            vol = found[0]
+        if vol.backend_name != backend.id:
+            raise exc.InvalidArgument(reason=f"volume {vol_id} is on backend "
+                                             f"{vol.backend_name}, not {backend.id}")
+        if vol.id in seen:
+            raise exc.InvalidArgument(reason=f"volume {vol_id} is listed twice")
+        seen.add(vol.id)
+        vol._bind(backend)
+        result.append(vol)
+    return result
+
+
+def _check_addable(group: Group | None, volumes: Sequence[Volume]) -> None:
+    for vol in volumes:
+        if vol.group_id is not None:
+            where = "this group" if group is not None and vol.group_id == group.id \
+                else f"group {vol.group_id}"
+            raise exc.InvalidState(resource=f"Volume {vol.id}", status=vol.status,
+                                   reason=f"it is already in {where}; a volume belongs "
+                                          f"to one group only")
+        if vol.status not in LIVE:
+            raise exc.InvalidState(resource=f"Volume {vol.id}", status=vol.status,
+                                   reason="only available or in-use volumes join a group")
+
+
+def update_group(group: Group, add_volumes: Iterable[Any] = (),
+                 remove_volumes: Iterable[Any] = ()) -> None:
+    backend = group.backend
+    group._require(Status.AVAILABLE, "update")
+    adds = _resolve_volumes(backend, add_volumes)
+    removes = _resolve_volumes(backend, remove_volumes)
+    _check_addable(group, adds)
+    both = {v.id for v in adds} & {v.id for v in removes}
+    if both:
+        raise exc.InvalidArgument(reason=f"volume(s) {', '.join(sorted(both))} both added "
+                                         f"and removed")
+    for vol in removes:
+        if vol.group_id != group.id:
+            raise exc.InvalidArgument(reason=f"volume {vol.id} is not in group {group.id}")
+    if not adds and not removes:
+        return
+    group.status = "updating"
+    group.save()
+    core.checkpoint("group.update.intent_stored")
+    driver = backend.driver
+    add_infos = [v.info() for v in adds]
+    remove_infos = [v.info() for v in removes]
+    outcome, _, error = _call(
+        backend, GroupOp.UPDATE,
+        lambda: driver.update_consistencygroup(_context(), group.info(), add_infos,
+                                               remove_infos),
+        lambda: (None, None, None), [v.id for v in adds + removes])
+    for vol in adds + removes:
+        status = outcome.items.get(vol.id)
+        if not outcome.failed:
+            vol.group_id = group.id if vol in adds else None
+        if status is not None:
+            vol.status = status
+        vol.save()
+    group.status = outcome.status
+    group.save()
+    if outcome.failed:
+        _raise(backend, GroupOp.UPDATE, outcome, error)
+
+
+# -- group snapshots -----------------------------------------------------------------------
+
+def create_group_snapshot(group: Group, name: Any = None, description: Any = None,
+                          id: Any = None) -> GroupSnapshot:
+    from volumelib.objects import GroupSnapshot, Snapshot
+    backend = group.backend
+    name = validation.check_name(name)
+    description = validation.check_description(description)
+    gs_id = validation.new_id(id)
+    group._require(Status.AVAILABLE, "snapshot")
+    volumes = _ordered(group.volumes)
+    if not volumes:
+        raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
+                               reason="it has no volumes to snapshot")
+    for vol in volumes:
+        if vol.status not in LIVE:
+            raise exc.InvalidState(resource=f"Volume {vol.id}", status=vol.status,
+                                   reason="every volume of a group snapshot must be "
+                                          "available or in-use")
+    settings = core.settings()
+    store = backend.persistence
+    gs = GroupSnapshot(id=gs_id, name=name, description=description,
+                       status=Status.CREATING, group_id=group.id,
+                       group_type=dict(group.group_type), project_id=settings.project_id,
+                       user_id=settings.user_id, backend_name=backend.id)
+    gs._bind(backend, store)
+    store.set_group_snapshot(gs)
+    snaps: list[Snapshot] = []
+    for vol in volumes:
+        snap = Snapshot(id=validation.new_id(), name=name, volume_id=vol.id,
+                        volume_size=vol.size, status=Status.CREATING,
+                        project_id=vol.project_id, user_id=settings.user_id,
+                        backend_name=backend.id, group_snapshot_id=gs.id)
+        snap._bind(backend, store)
+        store.set_snapshot(snap)
+        snaps.append(snap)
+    core.checkpoint("group_snapshot.create.intent_stored")
+    by_vol = {v.id: v for v in volumes}
+    infos = {s.id: s.info(by_vol[s.volume_id]) for s in snaps}
+    driver = backend.driver
+    native = None
+    if Capability.CONSISTENT_GROUP_SNAPSHOT in backend.capabilities:
+        def native() -> Any:
+            return driver.create_cgsnapshot(_context(), gs.info(), list(infos.values()))
+
+    def fallback() -> Any:
+        return None, _per_item(
+            snaps, lambda s: driver.create_snapshot(infos[s.id]), "error",
+            on_done=lambda s, update: apply_model_update(s, update))
+
+    outcome, used_native, error = _call(backend, GroupOp.CREATE_SNAPSHOT, native, fallback,
+                                        [s.id for s in snaps])
+    if not used_native:
+        LOG.warning("group snapshot %s of group %s was taken volume by volume: it is not "
+                    "crash-consistent across the group", gs.id, group.id)
+    _finish(snaps, outcome)
+    gs.consistent = used_native and not outcome.failed
+    gs.status = outcome.status
+    gs.save()
+    if outcome.failed:
+        _raise(backend, GroupOp.CREATE_SNAPSHOT, outcome, error)
+    return gs
+
+
+def _ordered(items: Iterable[Any]) -> list[Any]:
+    """Sources in a stable order (oldest first): targets line up with it."""
+    return sorted(items, key=lambda o: (o.created_at is None, o.created_at, o.id))
+
+
+def _finish(items: Sequence[Any], outcome: Outcome, *, deleted_ok: bool = False) -> None:
+    """Store each item's outcome; items that ended ``deleted`` leave the store."""
+    for item in items:
+        status = outcome.items.get(item.id)
+        if status is None:
+            continue
+        if status in ("ok", Status.DELETED, Status.AVAILABLE) and not outcome.failed:
+            status = Status.DELETED if deleted_ok else Status.AVAILABLE
+        elif status == "ok":
+            status = Status.DELETED if deleted_ok else Status.AVAILABLE
+        if status == Status.DELETED:
+            item.status = Status.DELETED
+            item.deleted = True
+            getattr(item.persistence, f"delete_{item._kind()}")(item)
+            continue
+        item.status = status
+        item.save()
+
+
+def delete_group_snapshot(gs: GroupSnapshot) -> None:
+    backend = gs.backend
+    if gs.status == Status.DELETED:
+        raise exc.GroupSnapshotNotFound(group_snapshot_id=gs.id)
+    if gs.status not in (Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING):
+        raise exc.InvalidState(resource=f"Group snapshot {gs.id}", status=gs.status,
+                               reason="delete needs available, error or error_deleting")
+    snaps = _ordered(gs.snapshots)
+    infos = {s.id: s.info() for s in snaps}
+    gs.status = Status.DELETING
+    gs.save()
+    for s in snaps:
+        s.status = Status.DELETING
+        s.save()
+    core.checkpoint("group_snapshot.delete.intent_stored")
+    driver = backend.driver
+    native = None
+    if gs.consistent and Capability.CONSISTENT_GROUP_SNAPSHOT in backend.capabilities:
+        def native() -> Any:
+            return driver.delete_cgsnapshot(_context(), gs.info(), list(infos.values()))
+
+    def fallback() -> Any:
+        return None, _per_item(snaps, lambda s: driver.delete_snapshot(infos[s.id]),
+                               "error_deleting")
+
+    outcome, _, error = _call(backend, GroupOp.DELETE_SNAPSHOT, native, fallback,
+                              [s.id for s in snaps])
+    _finish(snaps, outcome, deleted_ok=True)
+    if outcome.failed:
+        gs.status = outcome.status
+        gs.save()
+        _raise(backend, GroupOp.DELETE_SNAPSHOT, outcome, error)
+    gs.status = Status.DELETED
+    gs.deleted = True
+    gs.persistence.delete_group_snapshot(gs)
+
+
+# -- from a source -------------------------------------------------------------------------
+
+def create_group_from_src(backend: Backend, name: Any = None, group_snapshot: Any = None,
+                          source_group: Any = None, description: Any = None,
+                          id: Any = None) -> Group:
+    from volumelib.objects import Group, Volume
+    if (group_snapshot is None) == (source_group is None):
+        raise exc.InvalidArgument(reason="give exactly one of group_snapshot and "
+                                         "source_group")
+    name = validation.check_name(name)
+    description = validation.check_description(description)
+    group_id = validation.new_id(id)
+    store = backend.persistence
+    if group_snapshot is not None:
+        gs = _load(backend, "group_snapshot", group_snapshot)
+        if gs.status != Status.AVAILABLE:
+            raise exc.InvalidState(resource=f"Group snapshot {gs.id}", status=gs.status,
+                                   reason="a source must be available")
+        sources: list[Any] = _ordered(gs.snapshots)
+        for s in sources:
+            if s.status != Status.AVAILABLE:
+                raise exc.InvalidState(resource=f"Snapshot {s.id}", status=s.status,
+                                       reason="every source snapshot must be available")
+        specs = dict(gs.group_type)
+    else:
+        src = _load(backend, "group", source_group)
+        if src.status != Status.AVAILABLE:
+            raise exc.InvalidState(resource=f"Group {src.id}", status=src.status,
+                                   reason="a source must be available")
+        sources = _ordered(src.volumes)
+        for v in sources:
+            if v.status not in LIVE:
+                raise exc.InvalidState(resource=f"Volume {v.id}", status=v.status,
+                                       reason="every source volume must be available")
+        specs = dict(src.group_type)
+    if not sources:
+        raise exc.InvalidState(resource="source", status="empty",
+                               reason="a group is created from a non-empty source")
+    settings = core.settings()
+    group = Group(id=group_id, name=name, description=description, status=Status.CREATING,
+                  group_type=specs, project_id=settings.project_id,
+                  user_id=settings.user_id, backend_name=backend.id,
+                  source_group_id=None if source_group is None else sources[0].group_id,
+                  group_snapshot_id=None if group_snapshot is None else gs.id)
+    group._bind(backend, store)
+    store.set_group(group)
+    source_vols = [s.volume if group_snapshot is not None else s for s in sources]
+    targets: list[Volume] = []
+    for i, (source, svol) in enumerate(zip(sources, source_vols)):
+        size = source.volume_size if group_snapshot is not None else source.size
+        vol = Volume._new(backend, id=validation.new_id(), name=svol.name,
+                          size=size, status=Status.CREATING,
+                          project_id=settings.project_id, user_id=settings.user_id,
+                          backend_name=backend.id, volume_type_id=svol.volume_type_id,
+                          volume_type=dict(svol.volume_type), metadata=dict(svol.metadata),
+                          multiattach=svol.multiattach, group_id=group.id,
+                          snapshot_id=source.id if group_snapshot is not None else None,
+                          source_volid=None if group_snapshot is not None else source.id)
+        store.set_volume(vol)
+        targets.append(vol)
+    core.checkpoint("group.create_from_src.intent_stored")
+    driver = backend.driver
+    target_infos = [v.info() for v in targets]
+    if group_snapshot is not None:
+        snap_infos = [s.info(v) for s, v in zip(sources, source_vols)]
+
+        def native() -> Any:
+            return driver.create_consistencygroup_from_src(
+                _context(), group.info(), target_infos, cgsnapshot=gs.info(),
+                snapshots=snap_infos)
+
+        def one(t: Any) -> Any:
+            return driver.create_volume_from_snapshot(t.info(),
+                                                      snap_infos[targets.index(t)])
+    else:
+        src_infos = [v.info() for v in sources]
+
+        def native() -> Any:
+            return driver.create_consistencygroup_from_src(
+                _context(), group.info(), target_infos, source_cg=src.info(),
+                source_vols=src_infos)
+
+        def one(t: Any) -> Any:
+            return driver.create_cloned_volume(t.info(), src_infos[targets.index(t)])
+
+    def fallback() -> Any:
+        driver_group: Any = None
+        try:
+            driver_group = driver.create_consistencygroup(_context(), group.info())
+        except NotImplementedError:
+            pass
+        return driver_group, _per_item(targets, one, "error",
+                                       on_done=lambda t, update: apply_model_update(t, update))
+
+    outcome, _, error = _call(backend, GroupOp.CREATE_FROM_SRC, native, fallback,
+                              [v.id for v in targets])
+    _finish(targets, outcome)
+    group.status = outcome.status
+    group.save()
+    if outcome.failed:
+        _raise(backend, GroupOp.CREATE_FROM_SRC, outcome, error)
+    return group
+
+
+def _load(backend: Backend, kind: str, ref: Any) -> Any:
+    from volumelib.objects import Group, GroupSnapshot
+    cls = Group if kind == "group" else GroupSnapshot
+    obj_id = ref.id if isinstance(ref, cls) else ref
+    validation.check_id(obj_id, what=f"{kind} id")
+    getter = backend.persistence.get_groups if kind == "group" \
+        else backend.persistence.get_group_snapshots
+    found = getter(obj_id)
+    if not found or found[0].backend_name != backend.id:
+        if kind == "group":
+            raise exc.GroupNotFound(group_id=obj_id)
+        raise exc.GroupSnapshotNotFound(group_snapshot_id=obj_id)
+    found[0]._bind(backend)
+    return found[0]
+
+
+# -- delete ----------------------------------------------------------------------------------
+
+def delete_group(group: Group, delete_volumes: bool = False) -> None:
+    backend = group.backend
+    if group.status == Status.DELETED:
+        raise exc.GroupNotFound(group_id=group.id)
+    if group.status not in (Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING):
+        raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
+                               reason="delete needs available, error or error_deleting")
+    snapshots = backend.persistence.get_group_snapshots(group_id=group.id)
+    if snapshots:
+        raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
+                               reason=f"it has {len(snapshots)} group snapshot(s); "
+                                      f"delete them first")
+    volumes = _ordered(group.volumes)
+    if volumes and not delete_volumes:
+        raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
+                               reason=f"it has {len(volumes)} volume(s); pass "
+                                      f"delete_volumes=True or remove them first")
+    for vol in volumes:
+        if vol.connections:
+            raise exc.VolumeInUse(volume_id=vol.id, reason="it is connected; a group "
+                                                           "with attached volumes is not deleted")
+        if vol.snapshots:
+            raise exc.HasSnapshots(volume_id=vol.id, count=len(vol.snapshots))
+    infos = [v.info() for v in volumes]
+    group.status = Status.DELETING
+    group.save()
+    for vol in volumes:
+        vol.status = Status.DELETING
+        vol.save()
+    core.checkpoint("group.delete.intent_stored")
+    driver = backend.driver
+
+    def fallback() -> Any:
+        entries = _per_item(volumes, lambda v: driver.delete_volume(v.info()),
+                            "error_deleting")
+        try:
+            driver.delete_consistencygroup(_context(), group.info(), [])
+        except NotImplementedError:
+            pass
+        return None, entries
+
+    outcome, _, error = _call(
+        backend, GroupOp.DELETE,
+        lambda: driver.delete_consistencygroup(_context(), group.info(), infos),
+        fallback, [v.id for v in volumes])
+    _finish(volumes, outcome, deleted_ok=True)
+    if outcome.failed:
+        group.status = outcome.status
+        group.save()
+        _raise(backend, GroupOp.DELETE, outcome, error)
+    group.status = Status.DELETED
+    group.deleted = True
+    group.persistence.delete_group(group)
