@@ -12,7 +12,7 @@ import pytest
 import volumelib
 from volumelib import exceptions as exc
 from volumelib.drivers.types import Capability
-from volumelib.testing import driver as suite
+from volumelib.testing import drivers as suite
 from tests.helpers import requires_root
 
 

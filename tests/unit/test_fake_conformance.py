@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import volumelib
-from volumelib.testing import driver as suite
+from volumelib.testing import drivers as suite
 
 
 class FakeFixtures(suite.DriverFixtures):

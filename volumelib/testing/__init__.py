@@ -1,10 +1,10 @@
 """Conformance suites that ship with volumelib, for its own stores and drivers and
-for third-party ones: ``volumelib.testing.driver`` and ``volumelib.testing.persistence``.
+for third-party ones: ``volumelib.testing.drivers`` and ``volumelib.testing.persistence``.
 
 A suite is a fixtures class whose fixture raises until a subclass provides it, plus
 plain test mixins. A backend joins with a few lines::
 
-    from volumelib.testing import driver as suite
+    from volumelib.testing import drivers as suite
 
     class MyFixtures(suite.DriverFixtures):
         @pytest.fixture

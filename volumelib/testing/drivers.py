@@ -1,0 +1,511 @@
+"""The driver conformance suite: what every volume driver must do, through the public API.
+
+Subclass :class:`DriverFixtures` (provide ``backend``; optionally override
+``write_data``/``read_data`` when the backend offers a faster way to reach a volume's
+bytes than a local attach) and :class:`DriverSuite`. Tests needing a capability the
+driver does not declare are skipped as not applicable.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import pytest
+
+import volumelib
+from volumelib import exceptions as exc
+from volumelib.drivers.types import Capability
+from volumelib.testing import not_applicable, require_capabilities
+
+__all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SnapshotTests", "CloneTests",
+           "RevertTests", "ConnectionTests", "LocalAttachTests", "StatsTests",
+           "GcTests", "SerializationTests", "BadInputTests", "GroupTests"]
+
+MiB = 1024 ** 2
+GiB = 1024 ** 3
+
+
+class DriverFixtures:
+    """Fixtures the suite needs. ``backend`` must be overridden."""
+
+    @pytest.fixture
+    def backend(self) -> Any:
+        raise NotImplementedError("override the `backend` fixture with a volumelib.Backend")
+
+    @pytest.fixture
+    def connector(self) -> dict[str, Any]:
+        return {"host": "conformance-host", "ip": "127.0.0.1",
+                "initiator": "iqn.1994-05.org.volumelib:conformance", "multipath": False}
+
+    # How the suite reaches a volume's bytes. The default attaches it on this host.
+    def write_data(self, backend: Any, volume: Any, offset: int, data: bytes) -> None:
+        self._through_attach(backend, volume, lambda fd: os.pwrite(fd, data, offset))
+
+    def read_data(self, backend: Any, volume: Any, offset: int, length: int) -> bytes:
+        out: list[bytes] = []
+        self._through_attach(backend, volume, lambda fd: out.append(os.pread(fd, length, offset)))
+        return out[0]
+
+    def _through_attach(self, backend: Any, volume: Any, func: Any) -> None:
+        if Capability.LOCAL_ATTACH not in backend.capabilities:
+            not_applicable(f"{backend.driver_name} cannot attach locally and the fixture "
+                           f"gives no other way to reach a volume's data")
+        volume.refresh()
+        was_attached = any(c.attached for c in volume.connections)
+        conn = next((c for c in volume.connections if c.attached), None) or volume.attach()
+        try:
+            fd = os.open(conn.path, os.O_RDWR)
+            try:
+                func(fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            if not was_attached:
+                volume.detach()
+
+
+def _count(backend: Any) -> int:
+    return len(backend.volumes)
+
+
+class VolumeTests:
+    def test_create_volume(self, backend: Any) -> None:
+        vol = backend.create_volume(1, name="conf-vol", description="d", metadata={"k": "v"})
+        assert vol.status == "available"
+        stored = backend.get_volume(vol.id)
+        assert (stored.size, stored.name, stored.metadata) == (1, "conf-vol", {"k": "v"})
+        assert stored.backend_name == backend.id
+        assert vol.id in {v.id for v in backend.volumes}
+        vol.delete()
+
+    def test_create_with_id_and_duplicate(self, backend: Any) -> None:
+        import uuid
+        vol_id = str(uuid.uuid4())
+        vol = backend.create_volume(1, id=vol_id)
+        assert vol.id == vol_id
+        with pytest.raises(exc.AlreadyExists):
+            backend.create_volume(2, id=vol_id)
+        assert backend.get_volume(vol_id).size == 1
+        vol.delete()
+
+    def test_delete_volume_is_final_and_idempotent(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        vol.delete()
+        assert vol.status == "deleted"
+        with pytest.raises(exc.VolumeNotFound):
+            backend.get_volume(vol.id)
+        vol.delete()  # a no-op on a deleted object
+
+    def test_extend(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        assert vol.extend(2) == 2 * GiB
+        assert vol.status == "available"
+        assert backend.get_volume(vol.id).size == 2
+        vol.delete()
+
+    def test_extend_to_smaller_or_same_changes_nothing(self, backend: Any) -> None:
+        vol = backend.create_volume(2)
+        for bad in (1, 2):
+            with pytest.raises(exc.InvalidSize):
+                vol.extend(bad)
+        stored = backend.get_volume(vol.id)
+        assert (stored.size, stored.status) == (2, "available")
+        vol.delete()
+
+
+class BadInputTests:
+    @pytest.mark.parametrize("size", [0, -1, 1.5, "1", True, None, 2 ** 40])
+    def test_bad_size(self, backend: Any, size: Any) -> None:
+        before = _count(backend)
+        with pytest.raises(exc.InvalidSize) as info:
+            backend.create_volume(size)
+        assert repr(size) in str(info.value)
+        assert _count(backend) == before
+
+    @pytest.mark.parametrize("name", ["a/b", "..", "../etc", "x\x00y", "tab\there", "x" * 256])
+    def test_bad_name(self, backend: Any, name: str) -> None:
+        before = _count(backend)
+        with pytest.raises(exc.InvalidName):
+            backend.create_volume(1, name=name)
+        assert _count(backend) == before
+
+    @pytest.mark.parametrize("vol_id", ["../x", "not-a-uuid", "", "A" * 36,
+                                        "6F9619FF-8B86-D011-B42D-00C04FC964FF"])
+    def test_bad_id(self, backend: Any, vol_id: str) -> None:
+        before = _count(backend)
+        with pytest.raises(exc.InvalidId):
+            backend.create_volume(1, id=vol_id)
+        assert _count(backend) == before
+
+    @pytest.mark.parametrize("metadata", [{"k": 1}, {"k": {"nested": "x"}}, {1: "v"},
+                                          {"k": b"bytes"}, ["k", "v"], {"k": "\udcff"}])
+    def test_bad_metadata(self, backend: Any, metadata: Any) -> None:
+        before = _count(backend)
+        with pytest.raises(exc.InvalidArgument):
+            backend.create_volume(1, metadata=metadata)
+        assert _count(backend) == before
+
+
+class SnapshotTests:
+    def test_snapshot_lifecycle(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        snap = vol.create_snapshot(name="conf-snap")
+        assert (snap.status, snap.volume_id, snap.volume_size) == ("available", vol.id, 1)
+        assert [s.id for s in vol.snapshots] == [snap.id]
+        with pytest.raises(exc.HasSnapshots):
+            vol.delete()
+        assert backend.get_volume(vol.id).status == "available"
+        snap.delete()
+        assert snap.status == "deleted" and vol.snapshots == []
+        vol.delete()
+
+    def test_volume_from_snapshot_keeps_data(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 0, b"A" * 4096)  # type: ignore[attr-defined]
+        snap = vol.create_snapshot()
+        self.write_data(backend, vol, 0, b"B" * 4096)  # type: ignore[attr-defined]
+        new = snap.create_volume(size=2)
+        assert new.size == 2 and new.snapshot_id == snap.id
+        assert self.read_data(backend, new, 0, 4096) == b"A" * 4096  # type: ignore[attr-defined]
+        assert self.read_data(backend, vol, 0, 4096) == b"B" * 4096  # type: ignore[attr-defined]
+        new.delete()
+        snap.delete()
+        vol.delete()
+
+    def test_volume_from_snapshot_smaller_refused(self, backend: Any) -> None:
+        vol = backend.create_volume(2)
+        snap = vol.create_snapshot()
+        before = _count(backend)
+        with pytest.raises(exc.InvalidSize):
+            snap.create_volume(size=1)
+        assert _count(backend) == before
+        snap.delete()
+        vol.delete()
+
+
+class CloneTests:
+    def test_clone_keeps_data(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.CLONE)
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 5 * MiB, b"clone-me" * 512)  # type: ignore[attr-defined]
+        clone = vol.clone(name="conf-clone", size=2)
+        assert (clone.size, clone.source_volid) == (2, vol.id)
+        got = self.read_data(backend, clone, 5 * MiB, 4096)  # type: ignore[attr-defined]
+        assert got == b"clone-me" * 512
+        clone.delete()
+        vol.delete()
+
+    def test_clone_smaller_refused(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.CLONE)
+        vol = backend.create_volume(2)
+        with pytest.raises(exc.InvalidSize):
+            vol.clone(size=1)
+        vol.delete()
+
+
+class RevertTests:
+    def test_revert_to_snapshot(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.REVERT_TO_SNAPSHOT)
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 0, b"old!" * 1024)  # type: ignore[attr-defined]
+        snap = vol.create_snapshot()
+        self.write_data(backend, vol, 0, b"new!" * 1024)  # type: ignore[attr-defined]
+        vol.revert_to_snapshot(snap)
+        assert vol.status == "available"
+        assert self.read_data(backend, vol, 0, 4096) == b"old!" * 1024  # type: ignore[attr-defined]
+        snap.delete()
+        vol.delete()
+
+    def test_revert_to_other_volumes_snapshot_refused(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.REVERT_TO_SNAPSHOT)
+        a, b = backend.create_volume(1), backend.create_volume(1)
+        snap = a.create_snapshot()
+        with pytest.raises(exc.InvalidArgument):
+            b.revert_to_snapshot(snap)
+        assert backend.get_volume(b.id).status == "available"
+        snap.delete()
+        a.delete()
+        b.delete()
+
+
+class ConnectionTests:
+    def test_connect_disconnect(self, backend: Any, connector: dict[str, Any]) -> None:
+        vol = backend.create_volume(1)
+        conn = vol.connect(connector)
+        assert conn.connected and not conn.attached
+        info = conn.connection_info
+        assert isinstance(info.get("driver_volume_type"), str) and "data" in info
+        assert backend.get_volume(vol.id).status == "in-use"
+        assert [c.id for c in vol.connections] == [conn.id]
+        with pytest.raises(exc.VolumeInUse):
+            vol.delete()
+        conn.disconnect()
+        assert vol.status == "available" and vol.connections == []
+        vol.delete()
+
+    def test_second_connection_needs_multiattach(self, backend: Any,
+                                                 connector: dict[str, Any]) -> None:
+        vol = backend.create_volume(1)
+        conn = vol.connect(connector)
+        with pytest.raises(exc.VolumeInUse):
+            vol.connect(dict(connector, host="other-host"))
+        assert len(vol.connections) == 1
+        conn.disconnect()
+        vol.delete()
+
+    def test_connection_json_round_trip_hides_secrets(self, backend: Any,
+                                                      connector: dict[str, Any]) -> None:
+        vol = backend.create_volume(1)
+        conn = vol.connect(connector)
+        loaded = volumelib.load(conn.jsons)
+        assert loaded.id == conn.id and loaded.volume_id == vol.id
+        assert loaded.connection_info["driver_volume_type"] == \
+            conn.connection_info["driver_volume_type"]
+        for key in ("auth_password", "password", "secret", "keyring"):
+            value = conn.connection_info.get("data", {}).get(key)
+            if value:
+                assert value not in conn.jsons and value not in repr(conn)
+        conn.disconnect()
+        vol.delete()
+
+
+class LocalAttachTests:
+    def test_attach_detach(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.LOCAL_ATTACH)
+        vol = backend.create_volume(1)
+        conn = vol.attach()
+        try:
+            assert conn.attached and conn.path
+            assert stat.S_ISBLK(os.stat(conn.path).st_mode)
+            fd = os.open(conn.path, os.O_RDWR)
+            try:
+                os.pwrite(fd, b"through-the-device" * 100, 3 * MiB)
+                os.fsync(fd)
+                assert os.pread(fd, 1800, 3 * MiB) == b"through-the-device" * 100
+            finally:
+                os.close(fd)
+            assert backend.get_volume(vol.id).status == "in-use"
+        finally:
+            vol.detach()
+        assert vol.status == "available" and vol.connections == []
+        vol.delete()
+
+    def test_extend_while_attached(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.LOCAL_ATTACH, Capability.ONLINE_EXTEND)
+        vol = backend.create_volume(1)
+        conn = vol.attach()
+        try:
+            vol.extend(2)
+            fd = os.open(conn.path, os.O_RDONLY)
+            try:
+                assert os.lseek(fd, 0, os.SEEK_END) == 2 * GiB
+            finally:
+                os.close(fd)
+        finally:
+            vol.detach()
+        vol.delete()
+
+    def test_attach_deleted_volume_refused(self, backend: Any) -> None:
+        require_capabilities(backend, Capability.LOCAL_ATTACH)
+        vol = backend.create_volume(1)
+        vol.delete()
+        with pytest.raises(exc.VolumeNotFound):
+            vol.attach()
+        assert backend.persistence.get_connections(volume_id=vol.id) == []
+
+
+class StatsTests:
+    def test_stats_format(self, backend: Any) -> None:
+        stats = backend.stats(refresh=True)
+        for key in ("vendor_name", "volume_backend_name", "driver_version",
+                    "storage_protocol", "pools"):
+            assert key in stats, key
+        assert stats["volume_backend_name"] == backend.id
+        pool = stats["pools"][0]
+        for key in ("pool_name", "total_capacity_gb", "free_capacity_gb",
+                    "provisioned_capacity_gb", "allocated_capacity_gb", "total_volumes",
+                    "thin_provisioning_support", "max_over_subscription_ratio"):
+            assert key in pool, key
+
+    def test_stats_follow_volumes(self, backend: Any) -> None:
+        before = backend.stats(refresh=True)["pools"][0]
+        vol = backend.create_volume(3)
+        after = backend.stats(refresh=True)["pools"][0]
+        assert after["total_volumes"] == before["total_volumes"] + 1
+        assert after["provisioned_capacity_gb"] >= before["provisioned_capacity_gb"] + 3
+        vol.delete()
+
+    def test_alive_and_health(self, backend: Any) -> None:
+        assert backend.is_alive() is True
+        health = backend.health()
+        assert health["alive"] is True and health["backend"] == backend.id
+
+
+class GcTests:
+    def test_gc_finishes_interrupted_delete(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        vol.status = "deleting"  # what a crash after storing the intent leaves behind
+        vol.save()
+        report = backend.gc(older_than=0)
+        assert {"kind": "volume", "id": vol.id, "action": "finish delete"} in report["actions"]
+        with pytest.raises(exc.VolumeNotFound):
+            backend.get_volume(vol.id)
+
+    def test_gc_keeps_young_records(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        vol.status = "deleting"
+        vol.save()
+        report = backend.gc(older_than=3600)
+        assert not [a for a in report["actions"] if a["id"] == vol.id]
+        assert backend.get_volume(vol.id).status == "deleting"
+        backend.gc(older_than=0)
+
+    def test_gc_dry_run_changes_nothing(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        vol.status = "deleting"
+        vol.save()
+        report = backend.gc(older_than=0, dry_run=True)
+        assert any(a["id"] == vol.id for a in report["actions"])
+        assert backend.get_volume(vol.id).status == "deleting"
+        backend.gc(older_than=0)
+
+
+class SerializationTests:
+    def test_volume_round_trip(self, backend: Any) -> None:
+        vol = backend.create_volume(1, name="ser", metadata={"a": "b"})
+        snap = vol.create_snapshot(name="ser-snap")
+        loaded = volumelib.load(vol.jsons)
+        assert loaded == vol and loaded.backend is backend
+        dumped = volumelib.load(vol.dumps)
+        assert dumped.id == vol.id
+        assert volumelib.load(snap.json) == snap
+        both = volumelib.load([vol.json, snap.json])
+        assert [type(o).__name__ for o in both] == ["Volume", "Snapshot"]
+        snap.delete()
+        vol.delete()
+
+
+CONSISTENT = {"consistent_group_snapshot_enabled": "<is> True"}
+
+
+class GroupTests:
+    """Groups work on every driver: natively, or through the library's fallback
+    (whose group snapshots say ``consistent=False``)."""
+
+    def test_group_lifecycle(self, backend: Any) -> None:
+        a, b = backend.create_volume(1), backend.create_volume(1)
+        group = backend.create_group(name="conf-group", volumes=[a, b.id],
+                                     group_type=CONSISTENT)
+        assert group.status == "available" and group.consistent
+        assert sorted(v.id for v in group.volumes) == sorted([a.id, b.id])
+        assert backend.get_volume(a.id).group_id == group.id
+        gs = group.create_snapshot(name="conf-gs")
+        assert gs.status == "available" and gs.group_id == group.id
+        assert gs.consistent == (Capability.CONSISTENT_GROUP_SNAPSHOT in backend.capabilities)
+        assert sorted(s.volume_id for s in gs.snapshots) == sorted([a.id, b.id])
+        assert all(s.status == "available" for s in gs.snapshots)
+        with pytest.raises(exc.InvalidState):
+            group.delete(delete_volumes=True)  # group snapshots exist
+        with pytest.raises(exc.InvalidState):
+            gs.snapshots[0].delete()  # members go with their group snapshot
+        gs.delete()
+        assert backend.persistence.get_snapshots(group_snapshot_id=gs.id) == []
+        with pytest.raises(exc.GroupSnapshotNotFound):
+            gs.delete()
+        with pytest.raises(exc.InvalidState):
+            group.delete()  # has volumes
+        with pytest.raises(exc.InvalidState):
+            backend.get_volume(a.id).delete()  # a member
+        group.delete(delete_volumes=True)
+        assert backend.volumes == [] or {a.id, b.id}.isdisjoint(v.id for v in backend.volumes)
+        with pytest.raises(exc.GroupNotFound):
+            group.delete()
+        with pytest.raises(exc.GroupNotFound):
+            backend.get_group(group.id)
+
+    def test_group_snapshot_is_point_in_time_and_sources_line_up(self, backend: Any) -> None:
+        vols = [backend.create_volume(1, name=f"g{i}") for i in range(3)]
+        for i, vol in enumerate(vols):
+            self.write_data(backend, vol, i * MiB, bytes([65 + i]) * 8192)  # type: ignore[attr-defined]
+        group = backend.create_group(volumes=vols, group_type=CONSISTENT)
+        gs = group.create_snapshot()
+        for vol in vols:
+            self.write_data(backend, vol, 0, b"\xee" * (4 * MiB))  # type: ignore[attr-defined]
+        copy = backend.create_group_from_src(name="from-gs", group_snapshot=gs)
+        assert copy.status == "available" and copy.group_snapshot_id == gs.id
+        by_snapshot = {s.id: s.volume_id for s in gs.snapshots}
+        targets = copy.volumes
+        assert len(targets) == 3
+        for target in targets:
+            i = [v.id for v in vols].index(by_snapshot[target.snapshot_id])
+            got = self.read_data(backend, target, i * MiB, 8192)  # type: ignore[attr-defined]
+            assert got == bytes([65 + i]) * 8192, (target.name, i)
+        clone = backend.create_group_from_src(source_group=group)
+        for target in clone.volumes:
+            assert self.read_data(backend, target, 0, 4096) == b"\xee" * 4096  # type: ignore[attr-defined]
+        for g in (copy, clone):
+            g.delete(delete_volumes=True)
+        gs.delete()
+        group.delete(delete_volumes=True)
+
+    def test_update_add_remove_and_bad_members(self, backend: Any) -> None:
+        a, b, c = (backend.create_volume(1) for _ in range(3))
+        g1 = backend.create_group(volumes=[a])
+        g2 = backend.create_group()
+        g2.update(add_volumes=[b, c])
+        assert sorted(v.id for v in g2.volumes) == sorted([b.id, c.id])
+        with pytest.raises(exc.InvalidState):
+            g2.update(add_volumes=[a])  # one group only
+        with pytest.raises(exc.InvalidArgument):
+            g1.update(remove_volumes=[b])  # not a member
+        gone = backend.create_volume(1)
+        gone.delete()
+        with pytest.raises(exc.VolumeNotFound):
+            g1.update(add_volumes=[gone])
+        assert [v.id for v in g1.volumes] == [a.id] and g1.status == "available"
+        g2.update(remove_volumes=[c])
+        assert backend.get_volume(c.id).group_id is None
+        snap = c.create_snapshot()  # still a working volume
+        snap.delete()
+        c.delete()
+        g1.delete(delete_volumes=True)
+        g2.delete(delete_volumes=True)
+
+    def test_bad_group_requests_change_nothing(self, backend: Any) -> None:
+        import uuid
+        empty = backend.create_group(name="empty")
+        with pytest.raises(exc.InvalidState):
+            empty.create_snapshot()
+        assert empty.group_snapshots == []
+        with pytest.raises(exc.GroupNotFound):
+            backend.get_group(str(uuid.uuid4()))
+        with pytest.raises(exc.InvalidArgument):
+            backend.create_group_from_src()
+        with pytest.raises(exc.InvalidState):
+            backend.create_group_from_src(source_group=empty)
+        with pytest.raises(exc.InvalidName):
+            backend.create_group(name="a/b")
+        with pytest.raises(exc.InvalidArgument):
+            backend.create_group(group_type={"consistent_group_snapshot_enabled": True})
+        assert [g.id for g in backend.groups] == [empty.id]
+        empty.delete()
+
+    def test_group_with_connected_volume_not_deleted(self, backend: Any,
+                                                     connector: dict[str, Any]) -> None:
+        vol = backend.create_volume(1)
+        group = backend.create_group(volumes=[vol])
+        conn = backend.get_volume(vol.id).connect(connector)
+        with pytest.raises(exc.VolumeInUse):
+            group.delete(delete_volumes=True)
+        assert backend.get_volume(vol.id).status == "in-use"
+        conn.disconnect()
+        group.delete(delete_volumes=True)
+
+
+class DriverSuite(VolumeTests, BadInputTests, SnapshotTests, CloneTests, RevertTests,
+                  ConnectionTests, LocalAttachTests, StatsTests, GcTests,
+                  SerializationTests, GroupTests):
+    """Every conformance test."""
