@@ -303,14 +303,13 @@ def _ordered(items: Iterable[Any]) -> list[Any]:
 
 def _finish(items: Sequence[Any], outcome: Outcome, *, deleted_ok: bool = False) -> None:
     """Store each item's outcome; items that ended ``deleted`` leave the store."""
+    done = Status.DELETED if deleted_ok else Status.AVAILABLE
     for item in items:
         status = outcome.items.get(item.id)
         if status is None:
             continue
-        if status in ("ok", Status.DELETED, Status.AVAILABLE) and not outcome.failed:
-            status = Status.DELETED if deleted_ok else Status.AVAILABLE
-        elif status == "ok":
-            status = Status.DELETED if deleted_ok else Status.AVAILABLE
+        if status in ("ok", Status.DELETED, Status.AVAILABLE):
+            status = done  # the item's own step succeeded (even if the group failed)
         if status == Status.DELETED:
             item.status = Status.DELETED
             item.deleted = True
