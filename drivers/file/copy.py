@@ -29,12 +29,16 @@ __all__ = [
     "copy_into_place",
     "fsync_dir",
     "NO_REFLINK",
+    "TMP_PREFIX",
 ]
 
 LOG = logging.getLogger(__name__)
 
 #: ``_IOW(0x94, 9, int)``: make the destination share the source's extents.
 FICLONE = 0x40049409
+
+#: Names of temporary files and directories (copies in progress, probes) start with it.
+TMP_PREFIX = ".tmp-"
 
 #: ``progress(copied_bytes, total_data_bytes)``.
 ProgressFn = Callable[[int, int], None]
@@ -70,8 +74,8 @@ def probe_reflink(directory: str) -> bool:
         OSError: the files cannot be created (the directory is not writable...).
     """
     token = secrets.token_hex(8)
-    src = os.path.join(directory, f".tmp-probe-{token}-src")
-    dst = os.path.join(directory, f".tmp-probe-{token}-dst")
+    src = os.path.join(directory, f"{TMP_PREFIX}probe-{token}-src")
+    dst = os.path.join(directory, f"{TMP_PREFIX}probe-{token}-dst")
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     src_fd = dst_fd = -1
     try:

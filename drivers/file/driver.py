@@ -6,6 +6,11 @@ Layout under ``file_root`` (directories 0o700, volume files 0o600, snapshots 0o4
     <file_root>/snapshots/snapshot-<id>
     <dir>/.tmp-<id>-<random>        a copy in progress, renamed into place when complete
 
+On btrfs, consistency groups add ``groups/group-<gid>/volume-<id>`` (a subvolume per
+group holding its volumes) and ``group-snapshots/gsnap-<id>/volume-<id>`` (a read-only
+snapshot of a group's subvolume); see :mod:`volumelib.drivers.file.groups`. Every
+per-volume method finds a volume and a snapshot wherever they live.
+
 Snapshots and clones are reflinks (``FICLONE``) where the filesystem shares extents
 (XFS with ``reflink=1``, btrfs) and sparse copies elsewhere (ext4, tmpfs). Local
 attach uses ``losetup`` and needs root.
@@ -27,12 +32,12 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
-from volumelib.drivers.file import copy, loop
+from volumelib.drivers.file import btrfs, copy, groups, loop
 from volumelib.drivers.options import Option
 from volumelib.drivers.types import (BackendStats, Capability, ConnectionInfo,
                                      ConnectorProperties, PoolStats, SnapshotInfo,
@@ -48,7 +53,7 @@ TMP_MAX_AGE = 3600.0
 
 _VOLUMES = "volumes"
 _SNAPSHOTS = "snapshots"
-_TMP_PREFIX = ".tmp-"
+_TMP_PREFIX = copy.TMP_PREFIX
 _FILE_MODE = 0o600
 _SNAPSHOT_MODE = 0o400
 _DIR_MODE = 0o700
@@ -72,6 +77,8 @@ def _describe(arg: object) -> str:
         return f"volume {arg.id} ({arg.size} GiB)"
     if isinstance(arg, SnapshotInfo):
         return f"snapshot {arg.id} of volume {arg.volume.id}"
+    if isinstance(arg, Mapping):  # a group or a group snapshot (which has a group_id)
+        return f"group{' snapshot' if 'group_id' in arg else ''} {arg.get('id')}"
     return repr(arg)
 
 
@@ -84,7 +91,7 @@ def _operation(name: str) -> Callable[[_F], _F]:
         @functools.wraps(fn)
         def wrapper(self: FileDriver, *args: Any, **kwargs: Any) -> Any:
             ids = ", ".join(_describe(a) for a in (*args, *kwargs.values())
-                            if isinstance(a, (VolumeInfo, SnapshotInfo, int)))
+                            if isinstance(a, (VolumeInfo, SnapshotInfo, int, Mapping)))
             LOG.debug("%s: %s(%s)", self.backend_name, name, ids)
             started = time.monotonic()
             try:
@@ -134,7 +141,7 @@ def _unlink(path: str) -> bool:
     return True
 
 
-class FileDriver(VolumeDriver):
+class FileDriver(groups.GroupsMixin, VolumeDriver):
     """Volumes as sparse files in a directory; snapshots and clones by reflink or copy.
 
     Options:
@@ -143,6 +150,10 @@ class FileDriver(VolumeDriver):
         reflink: ``auto`` (use it where the filesystem has it), ``always`` (refuse to
             start without it) or ``never`` (always copy the data blocks).
         loop_direct_io: attach loop devices with direct I/O (``O_DIRECT``).
+
+    On btrfs (unless ``reflink=never``) it implements Cinder's consistency-group
+    methods natively and declares ``CONSISTENT_GROUP_SNAPSHOT``; elsewhere they raise
+    ``NotImplementedError`` and the library's per-volume fallback is used.
     """
 
     name = "file"
@@ -182,7 +193,8 @@ class FileDriver(VolumeDriver):
     # -- life cycle ----------------------------------------------------------------
 
     def do_setup(self) -> None:
-        """Create the directories, probe reflink support, ``losetup`` and root.
+        """Create the directories, probe reflink support, btrfs subvolumes (for
+        consistency groups), ``losetup`` and root.
 
         Raises:
             InvalidConfig: ``file_root`` cannot be created or is not a directory,
@@ -199,21 +211,7 @@ class FileDriver(VolumeDriver):
             raise exc.InvalidConfig(reason=f"file_root {self.root} is not a directory")
         self.root = os.path.realpath(self.root)
         for sub in (_VOLUMES, _SNAPSHOTS):
-            path = os.path.join(self.root, sub)
-            try:
-                os.mkdir(path, _DIR_MODE)
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise exc.InvalidConfig(reason=f"cannot create {path}: {e.strerror}") from e
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
-                raise exc.InvalidConfig(
-                    reason=f"{path} is a symlink (to {os.readlink(path)!r}); the volumes "
-                           f"and snapshots directories must be real directories inside "
-                           f"file_root")
-            if not stat.S_ISDIR(mode):
-                raise exc.InvalidConfig(reason=f"{path} is not a directory")
+            self._make_subdir(sub)
         try:
             self._reflink_supported = copy.probe_reflink(self.root)
         except OSError as e:
@@ -224,16 +222,35 @@ class FileDriver(VolumeDriver):
             raise exc.InvalidConfig(
                 reason=f"reflink=always but the filesystem of {self.root} cannot reflink "
                        f"(use XFS with reflink=1 or btrfs, or reflink=auto)")
+        self._setup_groups()
         self._losetup = loop.available()
         self._is_root = os.geteuid() == 0
         self._setup_done = True
-        LOG.debug("file backend %s: reflink=%s (option %s), losetup=%s, root=%s",
-                  self.backend_name, self._reflink_supported, self.config.reflink,
-                  self._losetup, self._is_root)
+        LOG.debug("file backend %s: reflink=%s (option %s), groups=%s, losetup=%s, "
+                  "root=%s", self.backend_name, self._reflink_supported,
+                  self.config.reflink, self._groups_supported, self._losetup, self._is_root)
+
+    def _make_subdir(self, sub: str) -> None:
+        """Create ``<root>/<sub>`` (0o700) unless it exists; refuse a symlink."""
+        path = os.path.join(self.root, sub)
+        try:
+            os.mkdir(path, _DIR_MODE)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise exc.InvalidConfig(reason=f"cannot create {path}: {e.strerror}") from e
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            raise exc.InvalidConfig(
+                reason=f"{path} is a symlink (to {os.readlink(path)!r}); the directories "
+                       f"of the layout must be real directories inside file_root")
+        if not stat.S_ISDIR(mode):
+            raise exc.InvalidConfig(reason=f"{path} is not a directory")
 
     def check_for_setup_error(self) -> None:
         """Raise ``InvalidConfig`` if ``file_root`` or its directories are not writable."""
-        for sub in ("", _VOLUMES, _SNAPSHOTS):
+        group_dirs = (groups.GROUPS, groups.GROUP_SNAPSHOTS) if self._groups_supported else ()
+        for sub in ("", _VOLUMES, _SNAPSHOTS, *group_dirs):
             path = os.path.join(self.root, sub) if sub else self.root
             if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
                 raise exc.InvalidConfig(reason=f"{path} is not a writable directory for "
@@ -273,14 +290,16 @@ class FileDriver(VolumeDriver):
     @property
     def capabilities(self) -> frozenset[Capability]:
         """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND; REFLINK and COW_SNAPSHOT where
-        the filesystem reflinks (and ``reflink`` is not ``never``); LOCAL_ATTACH as root
-        with ``losetup``."""
+        the filesystem reflinks (and ``reflink`` is not ``never``); CONSISTENT_GROUP_SNAPSHOT
+        on btrfs; LOCAL_ATTACH as root with ``losetup``."""
         caps = {Capability.THIN, Capability.CLONE, Capability.REVERT_TO_SNAPSHOT,
                 Capability.ONLINE_EXTEND}
         if self._use_reflink:
             caps |= {Capability.REFLINK, Capability.COW_SNAPSHOT}
         if self._local_attach:
             caps.add(Capability.LOCAL_ATTACH)
+        if self._groups_supported:
+            caps.add(Capability.CONSISTENT_GROUP_SNAPSHOT)
         return frozenset(caps)
 
     # -- paths ---------------------------------------------------------------------
@@ -309,17 +328,14 @@ class FileDriver(VolumeDriver):
             raise exc.InvalidId(id=value, reason="must be a canonical lowercase UUID")
         return value  # type: ignore[return-value]
 
-    def _volume_path(self, volume_id: object) -> str:
-        self._check_id(volume_id)
-        return os.path.join(self._dir(_VOLUMES), f"volume-{volume_id}")
-
-    def volume_path(self, volume_id: str) -> str:
-        """The file holding a volume's bytes (for tools that read them without an attach).
+    def volume_path(self, volume_id: str, group_id: str | None = None) -> str:
+        """The file holding a volume's bytes (for tools that read them without an attach),
+        in its group's subvolume or in ``volumes``.
 
         Raises:
-            InvalidId: ``volume_id`` is not a canonical UUID.
+            InvalidId: ``volume_id`` or ``group_id`` is not a canonical UUID.
         """
-        return self._volume_path(volume_id)
+        return self._locate_volume(volume_id, group_id)
 
     def _snapshot_path(self, snapshot_id: object) -> str:
         self._check_id(snapshot_id)
@@ -406,7 +422,7 @@ class FileDriver(VolumeDriver):
             InvalidId, InvalidSize: bad id or size (nothing is created).
             AlreadyExists: the volume's file exists already.
         """
-        path = self._volume_path(volume.id)
+        path = self._new_volume_file(volume)
         size = self._size_bytes(volume.size)
         try:
             fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -431,7 +447,7 @@ class FileDriver(VolumeDriver):
         Raises:
             VolumeInUse: a loop device is backed by the file (``remove_export`` first).
         """
-        path = self._volume_path(volume.id)
+        path = self._volume_file(volume)
         with self._export_lock:
             if not os.path.lexists(path):
                 LOG.debug("volume %s has no file; nothing to delete", volume.id)
@@ -447,7 +463,7 @@ class FileDriver(VolumeDriver):
         Raises:
             VolumeNotFound: no file. InvalidSize: ``new_size`` would shrink the file.
         """
-        path = self._volume_path(volume.id)
+        path = self._volume_file(volume)
         size = self._size_bytes(new_size)
         try:
             fd = self._open(path, os.O_WRONLY)
@@ -476,8 +492,8 @@ class FileDriver(VolumeDriver):
             VolumeNotFound: no source file. InvalidSize: smaller than the source.
             AlreadyExists: ``volume``'s file exists.
         """
-        dst = self._volume_path(volume.id)
-        src = self._volume_path(src_vref.id)
+        dst = self._new_volume_file(volume)
+        src = self._volume_file(src_vref)
         size = self._size_bytes(volume.size)
         self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=False,
                       missing=exc.VolumeNotFound(volume_id=src_vref.id))
@@ -502,17 +518,20 @@ class FileDriver(VolumeDriver):
             VolumeNotFound: no volume file. AlreadyExists: the snapshot file exists.
         """
         dst = self._snapshot_path(snapshot.id)
-        src = self._volume_path(snapshot.volume.id)
+        src = self._volume_file(snapshot.volume)
         self._copy_to(src, dst, size_bytes=None, mode=_SNAPSHOT_MODE, replace=False,
                       missing=exc.VolumeNotFound(volume_id=snapshot.volume.id))
         return None
 
     @_operation("delete_snapshot")
     def delete_snapshot(self, snapshot: SnapshotInfo) -> None:
-        """Remove the snapshot's file. Missing: no-op."""
+        """Remove the snapshot's file. Missing: no-op.
+
+        A member of a group snapshot has its data in the group snapshot's read-only
+        subvolume, which ``delete_cgsnapshot`` removes as a whole; it is kept here."""
         path = self._snapshot_path(snapshot.id)
         if not _unlink(path):
-            LOG.debug("snapshot %s has no file; nothing to delete", snapshot.id)
+            LOG.debug("snapshot %s has no file of its own; nothing to delete", snapshot.id)
             return
         copy.fsync_dir(os.path.dirname(path))
 
@@ -525,8 +544,8 @@ class FileDriver(VolumeDriver):
             SnapshotNotFound: no snapshot file. InvalidSize: smaller than the snapshot.
             AlreadyExists: ``volume``'s file exists.
         """
-        dst = self._volume_path(volume.id)
-        src = self._snapshot_path(snapshot.id)
+        dst = self._new_volume_file(volume)
+        src = self._snapshot_file(snapshot)
         size = self._size_bytes(volume.size)
         self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=False,
                       missing=exc.SnapshotNotFound(snapshot_id=snapshot.id))
@@ -540,8 +559,8 @@ class FileDriver(VolumeDriver):
             VolumeInUse: a loop device is backed by the volume.
             VolumeNotFound, SnapshotNotFound: a file is missing.
         """
-        dst = self._volume_path(volume.id)
-        src = self._snapshot_path(snapshot.id)
+        dst = self._volume_file(volume)
+        src = self._snapshot_file(snapshot)
         size = self._size_bytes(volume.size)
         with self._export_lock:
             if not os.path.lexists(dst):
@@ -567,7 +586,7 @@ class FileDriver(VolumeDriver):
         Raises:
             NotSupported: not root or no ``losetup``. VolumeNotFound: no file.
         """
-        path = self._volume_path(volume.id)
+        path = self._volume_file(volume)
         self._require_local_attach("create_export")
         try:
             os.close(self._open(path, os.O_RDONLY))
@@ -585,7 +604,7 @@ class FileDriver(VolumeDriver):
     @_operation("remove_export")
     def remove_export(self, volume: VolumeInfo) -> None:
         """Detach every loop device backed by the volume's file. None: no-op."""
-        path = self._volume_path(volume.id)
+        path = self._volume_file(volume)
         with self._export_lock:
             for device in self._loop_devices(path):
                 loop.detach(device)
@@ -599,7 +618,7 @@ class FileDriver(VolumeDriver):
         Raises:
             BackendError: the volume is not exported. NotSupported: no local attach.
         """
-        path = self._volume_path(volume.id)
+        path = self._volume_file(volume)
         self._require_local_attach("initialize_connection")
         devices = self._loop_devices(path)
         if not devices:
@@ -613,6 +632,19 @@ class FileDriver(VolumeDriver):
                              connector: ConnectorProperties | None) -> None:
         """Nothing to revoke: the loop device is local. No-op."""
         LOG.debug("terminate_connection of volume %s: nothing to do", volume.id)
+
+    # -- consistency groups (btrfs only; the code is in groups.py) -----------------
+
+    create_consistencygroup = _operation("create_consistencygroup")(
+        groups.GroupsMixin.create_consistencygroup)
+    create_consistencygroup_from_src = _operation("create_consistencygroup_from_src")(
+        groups.GroupsMixin.create_consistencygroup_from_src)
+    delete_consistencygroup = _operation("delete_consistencygroup")(
+        groups.GroupsMixin.delete_consistencygroup)
+    update_consistencygroup = _operation("update_consistencygroup")(
+        groups.GroupsMixin.update_consistencygroup)
+    create_cgsnapshot = _operation("create_cgsnapshot")(groups.GroupsMixin.create_cgsnapshot)
+    delete_cgsnapshot = _operation("delete_cgsnapshot")(groups.GroupsMixin.delete_cgsnapshot)
 
     # -- stats and maintenance -----------------------------------------------------
 
@@ -633,14 +665,13 @@ class FileDriver(VolumeDriver):
         if self._stats is not None and not refresh:
             return self._stats
         files = []
-        for name, path in self._scan(_VOLUMES):
-            if name.startswith("volume-") and _is_canonical_uuid(name[len("volume-"):]):
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    files.append(st)
+        for _, path in self._volume_entries():  # in volumes/ and in groups
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                files.append(st)
         vfs = os.statvfs(self.root)
         pool = PoolStats(
             pool_name=self.backend_name,
@@ -653,7 +684,8 @@ class FileDriver(VolumeDriver):
             thick_provisioning_support=False,
             max_over_subscription_ratio=self.config.max_over_subscription_ratio,
             multiattach=False,
-            extra={"reflink": self._use_reflink, "file_root": self.root},
+            extra={"reflink": self._use_reflink, "file_root": self.root,
+                   "consistent_group_snapshot_enabled": self._groups_supported},
         )
         self._stats = BackendStats(volume_backend_name=self.backend_name,
                                    vendor_name=self.vendor_name,
@@ -667,13 +699,16 @@ class FileDriver(VolumeDriver):
         """Remove volume and snapshot files no record knows of, and stale temp files.
 
         Files backed by a loop device are kept (and logged). Temp files (``.tmp-*``, in
-        the root and its two directories) are stale after :data:`TMP_MAX_AGE` seconds
-        by :attr:`clock`.
+        the root and its directories) are stale after :data:`TMP_MAX_AGE` seconds by
+        :attr:`clock`. On btrfs, group and group snapshot subvolumes whose records are
+        unknown (``is_known("group"|"group_snapshot", id)``) go too, unless they hold a
+        known volume or a loop-device-backed file, and so do unknown volume files in
+        known groups.
 
         Returns:
-            One line per file removed (or that would be, with ``dry_run``).
+            One line per object removed (or that would be, with ``dry_run``).
         """
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         now = self.clock()
         devices = loop.list_devices() if self._losetup else []
         for kind, sub in (("volume", _VOLUMES), ("snapshot", _SNAPSHOTS), ("", "")):
@@ -692,19 +727,30 @@ class FileDriver(VolumeDriver):
                 else:
                     continue
                 if desc is not None:
-                    found.append(desc)
-                    if not dry_run and _unlink(path):
-                        LOG.debug("gc removed %s", path)
-        LOG.debug("gc of %s (dry_run=%s): %s", self.backend_name, dry_run, found or "clean")
-        return found
+                    found.append((desc, path))
+        found += self._gc_groups(is_known, now, devices)
+        for _, path in found:
+            if not dry_run and self._remove(path):
+                LOG.debug("gc removed %s", path)
+        report = [desc for desc, _ in found]
+        LOG.debug("gc of %s (dry_run=%s): %s", self.backend_name, dry_run, report or "clean")
+        return report
 
     @staticmethod
     def _stale_temp(path: str, now: float) -> str | None:
+        """A description if ``path`` is a temp file (or btrfs subvolume) older than
+        :data:`TMP_MAX_AGE`, else ``None``."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
+        what = "file"
         age = now - st.st_mtime
-        if stat.S_ISDIR(st.st_mode) or age < TMP_MAX_AGE:
+        if stat.S_ISDIR(st.st_mode):
+            if not btrfs.is_subvolume(path):
+                return None
+            # A snapshot keeps its source's mtime; its ctime is its creation.
+            what, age = "subvolume", now - max(st.st_mtime, st.st_ctime)
+        if age < TMP_MAX_AGE:
             return None
-        return f"stale temporary file ({age / 3600:.1f} h old): {path}"
+        return f"stale temporary {what} ({age / 3600:.1f} h old): {path}"
