@@ -1,6 +1,7 @@
 """The file driver, through the public API, passes the driver conformance suite on a
 real XFS with reflink and on ext4 (copy fallback), with data checked through real
-loop-device attaches (root) — the suite's default way to reach the bytes."""
+loop-device attaches (root) — the suite's default way to reach the bytes. On btrfs
+the groups are native (one atomic subvolume snapshot); elsewhere the fallback runs."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from volumelib.drivers.types import Capability
 from volumelib.testing import drivers as suite
 from tests.helpers import requires_root
 
+pytest_plugins = ["tests.functional.btrfs_fixtures"]
+
 
 class FileFixtures(suite.DriverFixtures):
-    @pytest.fixture(params=["xfs", "ext4"])
+    @pytest.fixture(params=["xfs", "btrfs", "ext4"])
     def backend(self, request: pytest.FixtureRequest) -> Any:
         requires_root()
         directory = request.getfixturevalue(f"{request.param}_dir")
@@ -40,7 +43,9 @@ class FileFixtures(suite.DriverFixtures):
 class TestFileDriver(FileFixtures, suite.DriverSuite):
     def test_capabilities_follow_the_filesystem(self, backend: Any) -> None:
         has_reflink = Capability.REFLINK in backend.capabilities
-        assert has_reflink == (backend.fs == "xfs")
+        assert has_reflink == (backend.fs in ("xfs", "btrfs"))
+        native_groups = Capability.CONSISTENT_GROUP_SNAPSHOT in backend.capabilities
+        assert native_groups == (backend.fs == "btrfs")
         assert Capability.LOCAL_ATTACH in backend.capabilities
 
     def test_too_big_for_the_filesystem(self, backend: Any) -> None:
