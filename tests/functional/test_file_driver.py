@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import requires_tool
+from tests.helpers import pread, pwrite, requires_tool
 from volumelib import exceptions as exc
 from volumelib.drivers.file import FileDriver, copy, loop
 from volumelib.drivers.types import Capability, ConnectorProperties, SnapshotInfo, VolumeInfo
@@ -54,22 +54,6 @@ def vpath(driver: FileDriver, volume: VolumeInfo) -> str:
 def spath(driver: FileDriver, snapshot: SnapshotInfo) -> str:
     return os.path.join(driver.root, "snapshots", f"snapshot-{snapshot.id}")
 
-
-def pwrite(path: str, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        assert os.pwrite(fd, data, offset) == len(data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def pread(path: str, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
 
 
 def sha(path: str, offset: int, length: int) -> str:

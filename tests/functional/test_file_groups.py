@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import pread, pwrite
 from volumelib import exceptions as exc
 from volumelib.drivers.file import FileDriver, btrfs, loop
 from volumelib.drivers.types import Capability, ConnectorProperties, SnapshotInfo, VolumeInfo
@@ -85,22 +86,6 @@ def flat_path(driver: FileDriver, volume: VolumeInfo) -> str:
 def member_path(driver: FileDriver, group: dict[str, Any], volume: VolumeInfo) -> str:
     return os.path.join(group_path(driver, group), f"volume-{volume.id}")
 
-
-def pwrite(path: str, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        assert os.pwrite(fd, data, offset) == len(data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def pread(path: str, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
 
 
 def allocated(path: str) -> int:
