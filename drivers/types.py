@@ -146,6 +146,10 @@ class ConnectorProperties:
     platform: str | None = None
     os_type: str | None = None
     do_local_attach: bool = False
+    #: ``rw`` or ``ro``: how this connection will use the volume (set by the library
+    #: from ``vol.connect(..., attach_mode=)``); a driver honours ``ro`` by exporting
+    #: read-only and saying ``access_mode: ro`` in the connection info.
+    attach_mode: str = "rw"
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -127,6 +127,7 @@ class Connection(StoredObject):
         props = ConnectorProperties.from_dict(connector_properties)
         if attach_mode not in ATTACH_MODES:
             raise exc.InvalidArgument(reason=f"attach_mode must be rw or ro: {attach_mode!r}")
+        props.attach_mode = attach_mode
         volume._require_live()
         backend = volume.backend
         existing = volume.connections
