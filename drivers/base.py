@@ -197,6 +197,11 @@ class VolumeDriver(abc.ABC):
 
     # -- connections ---------------------------------------------------------------
 
+    def validate_connector(self, connector: ConnectorProperties) -> None:
+        """Raise ``InvalidArgument`` if ``connector`` lacks what this driver needs to
+        connect (an ``initiator`` for iSCSI...). Called before anything is stored.
+        The default accepts every connector."""
+
     @abc.abstractmethod
     def create_export(self, volume: VolumeInfo,
                       connector: ConnectorProperties) -> ModelUpdate:

@@ -276,6 +276,16 @@ class Backend:
         vol.save()
         return vol
 
+    def validate_connector(self, connector_properties: Any) -> dict[str, Any]:
+        """Check that this backend can connect to a host with these properties.
+
+        Returns the properties as a plain dict. Raises ``InvalidArgument``.
+        """
+        from volumelib.drivers.types import ConnectorProperties
+        props = ConnectorProperties.from_dict(connector_properties)
+        self.driver.validate_connector(props)
+        return props.to_dict()
+
     # -- groups ----------------------------------------------------------------------
 
     def create_group(self, name: str | None = None, volumes: Any = (),

@@ -18,7 +18,8 @@ from typing import Any
 from volumelib import exceptions as exc
 from volumelib.drivers.types import ConnectionInfo, redact
 
-__all__ = ["get_connector_properties", "connect_volume", "disconnect_volume"]
+__all__ = ["get_connector_properties", "connect_volume", "disconnect_volume",
+           "extend_volume"]
 
 LOG = logging.getLogger(__name__)
 
@@ -108,3 +109,16 @@ def disconnect_volume(connection_info: Mapping[str, Any] | ConnectionInfo,
     except Exception as e:  # noqa: BLE001
         raise exc.BackendError(backend_name=info.driver_volume_type, operation="detach",
                                reason=f"os-brick disconnect_volume: {e}") from e
+
+
+def extend_volume(connection_info: Mapping[str, Any] | ConnectionInfo,
+                  use_multipath: bool = False) -> int:
+    """Make this host see a volume the controller grew; returns the new size in bytes."""
+    info = ConnectionInfo.from_dict(connection_info)
+    conn = _connector_for(info, use_multipath)
+    try:
+        size = conn.extend_volume(dict(info.data))
+    except Exception as e:  # noqa: BLE001
+        raise exc.BackendError(backend_name=info.driver_volume_type, operation="extend",
+                               reason=f"os-brick extend_volume: {e}") from e
+    return int(size)

@@ -130,6 +130,7 @@ class Connection(StoredObject):
         props.attach_mode = attach_mode
         volume._require_live()
         backend = volume.backend
+        backend.driver.validate_connector(props)
         existing = volume.connections
         if volume.status == Status.IN_USE or existing:
             if not volume.multiattach:
@@ -228,10 +229,18 @@ class Connection(StoredObject):
     # -- node side ---------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Node side: attach the connected volume on this host with os-brick."""
+        """Node side: attach the connected volume on this host with os-brick.
+
+        Needs only the connection info (no backend, no credentials but those in it).
+
+        Raises:
+            InvalidState: already attached (here or elsewhere), or not connected.
+        """
         from volumelib import brick
         if self.attached:
-            return
+            raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
+                                   reason=f"it is already attached at {self.path} on "
+                                          f"{self.attached_host}")
         if not self.connected:
             raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
                                    reason="attach needs a connected connection")
@@ -247,11 +256,25 @@ class Connection(StoredObject):
         self.status = ConnectionStatus.ATTACHED
         self.save()
 
-    def detach(self, force: bool = False) -> None:
-        """Node side: detach from this host. Not attached: no-op."""
-        from volumelib import brick
+    def _require_attached_here(self, action: str) -> None:
+        host = core.settings().host
         if not self.attached:
-            return
+            raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
+                                   reason=f"{action} needs it attached; it is not")
+        if self.attached_host != host:
+            raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
+                                   reason=f"it is attached on {self.attached_host}, "
+                                          f"not on this host {host}")
+
+    def detach(self, force: bool = False) -> None:
+        """Node side: detach from this host (the process that attached may be gone:
+        the device is read from the store).
+
+        Raises:
+            InvalidState: not attached, or attached on another host.
+        """
+        from volumelib import brick
+        self._require_attached_here("detach")
         self.status = ConnectionStatus.DETACHING
         self.save()
         try:
@@ -263,3 +286,12 @@ class Connection(StoredObject):
         self.attached_host = None
         self.status = ConnectionStatus.CONNECTED
         self.save()
+
+    def extend(self) -> int:
+        """Node side: see the new size after the controller's ``vol.extend()``.
+
+        Returns the size of the attached device in bytes.
+        """
+        from volumelib import brick
+        self._require_attached_here("extend")
+        return brick.extend_volume(self.connection_info)
