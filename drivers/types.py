@@ -92,6 +92,8 @@ class VolumeInfo:
     volume_type: Mapping[str, str] = dataclasses.field(default_factory=dict)
     multiattach: bool = False
     group_id: str | None = None
+    #: Credentials the driver saved at export (``"CHAP user password"``); never shown.
+    provider_auth: str | None = dataclasses.field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = _plain(self)

@@ -12,8 +12,24 @@ snapshot of a group's subvolume); see :mod:`volumelib.drivers.file.groups`. Ever
 per-volume method finds a volume and a snapshot wherever they live.
 
 Snapshots and clones are reflinks (``FICLONE``) where the filesystem shares extents
-(XFS with ``reflink=1``, btrfs) and sparse copies elsewhere (ext4, tmpfs). Local
-attach uses ``losetup`` and needs root.
+(XFS with ``reflink=1``, btrfs) and sparse copies elsewhere (ext4, tmpfs).
+
+Exports (``target_helper``):
+
+* ``none`` (default): local loop devices, ``local`` connection info; needs root and
+  ``losetup``. Every ``rw`` connection of a volume shares one writable loop device;
+  every ``ro`` connection (``connector.attach_mode == "ro"``) shares one read-only
+  device (``losetup --read-only``). The devices are found again by backing file and
+  read-only flag, so the driver remembers nothing; ``terminate_connection`` leaves
+  them (it cannot know whether another connection of the same mode still uses one)
+  and ``remove_export``, which the library calls with the volume's last connection,
+  detaches them all.
+* ``tgtadm``: an iSCSI target per volume in ``tgtd`` with LUN 1 on the volume file and
+  per-volume CHAP credentials kept in ``provider_auth``; ``iscsi`` connection info.
+  See :mod:`volumelib.drivers.file.iscsi`. ``ro`` connections get ``access_mode: ro``,
+  which the initiator's host enforces (as in Cinder): the target is shared.
+
+Exports of one volume are serialised across processes by a ``flock`` on its file.
 
 Ids must be canonical lowercase UUIDs, files are opened with ``O_NOFOLLOW`` and the
 ``volumes``/``snapshots`` directories must be real directories, so no id or symlink
@@ -22,25 +38,25 @@ can make the driver touch anything outside ``file_root``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import functools
+import fcntl
 import logging
 import os
 import secrets
 import stat
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
-from volumelib.drivers.file import btrfs, copy, groups, loop
+from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
+from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option
-from volumelib.drivers.types import (BackendStats, Capability, ConnectionInfo,
-                                     ConnectorProperties, PoolStats, SnapshotInfo,
+from volumelib.drivers.types import (BackendStats, Capability, PoolStats, SnapshotInfo,
                                      VolumeInfo)
 
 __all__ = ["FileDriver", "TMP_MAX_AGE"]
@@ -57,58 +73,6 @@ _TMP_PREFIX = copy.TMP_PREFIX
 _FILE_MODE = 0o600
 _SNAPSHOT_MODE = 0o400
 _DIR_MODE = 0o700
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _failure(e: Exception) -> str:
-    """A one-line reason for an OS or subprocess failure, with the command's stderr."""
-    if isinstance(e, (subprocess.CalledProcessError, subprocess.TimeoutExpired)):
-        cmd = " ".join(map(str, e.cmd)) if isinstance(e.cmd, (list, tuple)) else str(e.cmd)
-        if isinstance(e, subprocess.TimeoutExpired):
-            return f"{cmd} did not finish within {e.timeout} s"
-        stderr = e.stderr if isinstance(e.stderr, str) else ""
-        return f"{cmd} exited with {e.returncode}: {stderr.strip() or 'no error output'}"
-    return str(e)
-
-
-def _describe(arg: object) -> str:
-    if isinstance(arg, VolumeInfo):
-        return f"volume {arg.id} ({arg.size} GiB)"
-    if isinstance(arg, SnapshotInfo):
-        return f"snapshot {arg.id} of volume {arg.volume.id}"
-    if isinstance(arg, Mapping):  # a group or a group snapshot (which has a group_id)
-        return f"group{' snapshot' if 'group_id' in arg else ''} {arg.get('id')}"
-    return repr(arg)
-
-
-def _operation(name: str) -> Callable[[_F], _F]:
-    """Log a driver method at DEBUG with the ids it works on, and turn OS and
-    subprocess failures into ``BackendError`` (``raise ... from``); volumelib's own
-    exceptions pass through unchanged."""
-
-    def decorate(fn: _F) -> _F:
-        @functools.wraps(fn)
-        def wrapper(self: FileDriver, *args: Any, **kwargs: Any) -> Any:
-            ids = ", ".join(_describe(a) for a in (*args, *kwargs.values())
-                            if isinstance(a, (VolumeInfo, SnapshotInfo, int, Mapping)))
-            LOG.debug("%s: %s(%s)", self.backend_name, name, ids)
-            started = time.monotonic()
-            try:
-                result = fn(self, *args, **kwargs)
-            except exc.VolumelibError:
-                raise
-            except (OSError, ValueError, subprocess.SubprocessError) as e:
-                raise exc.BackendError(backend_name=self.backend_name, operation=name,
-                                       reason=_failure(e)) from e
-            LOG.debug("%s: %s(%s) done in %.3f s", self.backend_name, name, ids,
-                      time.monotonic() - started)
-            return result
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
 
 def _is_canonical_uuid(value: object) -> bool:
     if not isinstance(value, str):
@@ -141,7 +105,7 @@ def _unlink(path: str) -> bool:
     return True
 
 
-class FileDriver(groups.GroupsMixin, VolumeDriver):
+class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
     """Volumes as sparse files in a directory; snapshots and clones by reflink or copy.
 
     Options:
@@ -150,6 +114,12 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
         reflink: ``auto`` (use it where the filesystem has it), ``always`` (refuse to
             start without it) or ``never`` (always copy the data blocks).
         loop_direct_io: attach loop devices with direct I/O (``O_DIRECT``).
+        target_helper: ``none`` (local loop devices) or ``tgtadm`` (iSCSI via tgtd).
+        target_ip_address, target_port: the portal put in iSCSI connection info
+            (where the tgtd serving the targets listens).
+        target_prefix: the IQN prefix of the targets (``<prefix>volume-<id>``).
+        iscsi_chap: protect each target with its own CHAP account.
+        tgtadm_control_port: the tgtd to manage (``tgtadm -C``); 0 is the system's.
 
     On btrfs (unless ``reflink=never``) it implements Cinder's consistency-group
     methods natively and declares ``CONSISTENT_GROUP_SNAPSHOT``; elsewhere they raise
@@ -171,6 +141,22 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                choices=("auto", "always", "never")),
         Option("loop_direct_io", "bool", True,
                "Attach loop devices with direct I/O on their backing file."),
+        Option("target_helper", "str", "none",
+               "How volumes are exported: none (local loop devices) or tgtadm (an "
+               "iSCSI target per volume in tgtd).", choices=("none", "tgtadm")),
+        Option("target_ip_address", "str", "127.0.0.1",
+               "IP address of the iSCSI portal given to initiators (target_helper=tgtadm)."),
+        Option("target_port", "int", 3260,
+               "TCP port of the iSCSI portal given to initiators.", min=1),
+        Option("target_prefix", "str", "iqn.2010-10.org.volumelib:",
+               "Prefix of the target IQNs; a volume's is <prefix>volume-<id>."),
+        Option("iscsi_chap", "bool", True,
+               "Protect each iSCSI target with its own CHAP account (kept in the "
+               "volume's provider_auth); without it any initiator reaching the portal "
+               "may log in."),
+        Option("tgtadm_control_port", "int", 0,
+               "Management port of the tgtd to use (tgtadm -C); 0: the system tgtd.",
+               min=0),
     )
 
     def __init__(self, *, db: Any = None, **options: Any) -> None:
@@ -181,6 +167,21 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                                            "must be a non-empty path")
         #: ``file_root`` made absolute; its real path once ``do_setup`` ran.
         self.root: str = os.path.abspath(root)
+        if self.config.target_port > 65535:
+            raise exc.InvalidConfig(reason=f"option target_port={self.config.target_port} "
+                                           f"of driver file: must be at most 65535")
+        try:
+            iscsi.check_prefix(self.config.target_prefix)
+        except ValueError as e:
+            raise exc.InvalidConfig(reason=f"option target_prefix of driver file: {e}") from e
+        #: The iSCSI exports (``target_helper=tgtadm``), else ``None``.
+        self._targets: iscsi.TgtExporter | None = None
+        if self.config.target_helper == "tgtadm":
+            self._targets = iscsi.TgtExporter(
+                iscsi.TgtAdm(self.config.tgtadm_control_port), self.config.target_prefix,
+                chap=self.config.iscsi_chap)
+            self.storage_protocol = "iSCSI"  # type: ignore[misc]  # per instance here
+        self._tgtadm = False
         self._setup_done = False
         self._reflink_supported = False
         self._is_root = False
@@ -224,6 +225,7 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                        f"(use XFS with reflink=1 or btrfs, or reflink=auto)")
         self._setup_groups()
         self._losetup = loop.available()
+        self._tgtadm = iscsi.available()
         self._is_root = os.geteuid() == 0
         self._setup_done = True
         LOG.debug("file backend %s: reflink=%s (option %s), groups=%s, losetup=%s, "
@@ -248,7 +250,18 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
             raise exc.InvalidConfig(reason=f"{path} is not a directory")
 
     def check_for_setup_error(self) -> None:
-        """Raise ``InvalidConfig`` if ``file_root`` or its directories are not writable."""
+        """Raise ``InvalidConfig`` if ``file_root`` or its directories are not writable,
+        or, with ``target_helper=tgtadm``, if ``tgtadm`` is missing or ``tgtd`` does not
+        answer on ``tgtadm_control_port``."""
+        if self._targets is not None:
+            if not self._tgtadm:
+                raise exc.InvalidConfig(reason="target_helper=tgtadm needs the tgtadm "
+                                               "program (Debian package tgt)")
+            why = self._targets.tgtadm.ping()
+            if why is not None:
+                raise exc.InvalidConfig(
+                    reason=f"target_helper=tgtadm: tgtd does not answer on control port "
+                           f"{self.config.tgtadm_control_port}: {why}")
         group_dirs = (groups.GROUPS, groups.GROUP_SNAPSHOTS) if self._groups_supported else ()
         for sub in ("", _VOLUMES, _SNAPSHOTS, *group_dirs):
             path = os.path.join(self.root, sub) if sub else self.root
@@ -257,21 +270,29 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                                                f"the file backend {self.backend_name}")
 
     def is_alive(self) -> bool:
-        """``file_root`` is a writable directory. Never raises."""
+        """``file_root`` is a writable directory (and, with ``target_helper=tgtadm``,
+        ``tgtd`` answers). Never raises."""
         try:
-            return os.path.isdir(self.root) and os.access(self.root, os.W_OK | os.X_OK)
+            alive = os.path.isdir(self.root) and os.access(self.root, os.W_OK | os.X_OK)
+            if alive and self._targets is not None:
+                alive = self._targets.tgtadm.ping() is None
+            return alive
         except Exception:  # noqa: BLE001 - is_alive must never raise
             return False
 
     def health(self) -> dict[str, Any]:
-        """``alive``, ``reflink`` (in use), ``file_root``, ``free_bytes``, ``local_attach``."""
+        """``alive``, ``reflink`` (in use), ``file_root``, ``free_bytes``, ``local_attach``;
+        with ``target_helper=tgtadm`` also ``tgtd`` (``None`` if it answers, else why not)."""
         try:
             free: int | None = self._free_bytes()
         except OSError:
             free = None
-        return {"alive": self.is_alive(), "reflink": self._use_reflink,
-                "file_root": self.root, "free_bytes": free,
-                "local_attach": self._local_attach}
+        report = {"alive": self.is_alive(), "reflink": self._use_reflink,
+                  "file_root": self.root, "free_bytes": free,
+                  "local_attach": self._local_attach}
+        if self._targets is not None:
+            report["tgtd"] = self._targets.tgtadm.ping()
+        return report
 
     def close(self) -> None:
         """Nothing to release (no connections, no open files). Idempotent."""
@@ -285,15 +306,16 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
 
     @property
     def _local_attach(self) -> bool:
-        return self._is_root and self._losetup
+        return self._targets is None and self._is_root and self._losetup
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND; REFLINK and COW_SNAPSHOT where
-        the filesystem reflinks (and ``reflink`` is not ``never``); CONSISTENT_GROUP_SNAPSHOT
-        on btrfs; LOCAL_ATTACH as root with ``losetup``."""
+        """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND, MULTIATTACH; REFLINK and
+        COW_SNAPSHOT where the filesystem reflinks (and ``reflink`` is not ``never``);
+        CONSISTENT_GROUP_SNAPSHOT on btrfs; LOCAL_ATTACH as root with ``losetup`` when
+        exports are local loop devices (``target_helper=none``)."""
         caps = {Capability.THIN, Capability.CLONE, Capability.REVERT_TO_SNAPSHOT,
-                Capability.ONLINE_EXTEND}
+                Capability.ONLINE_EXTEND, Capability.MULTIATTACH}
         if self._use_reflink:
             caps |= {Capability.REFLINK, Capability.COW_SNAPSHOT}
         if self._local_attach:
@@ -362,15 +384,49 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
             raise exc.InvalidSize(size=size, reason="must be a positive number of GiB")
         return size * GiB
 
-    def _loop_devices(self, path: str) -> list[str]:
-        """Loop devices backed by ``path`` (none where ``losetup`` is missing)."""
-        return loop.devices_for_file(path) if self._losetup else []
+    def _loop_devices(self, path: str, read_only: bool | None = None) -> list[str]:
+        """Loop devices backed by ``path`` (none where ``losetup`` is missing); only the
+        read-only (``True``) or writable (``False``) ones if asked."""
+        return loop.devices_for_file(path, read_only=read_only) if self._losetup else []
+
+    def _exports(self, path: str) -> list[str]:
+        """What exports ``path``: its loop devices and (with tgtadm) iSCSI targets."""
+        found = [f"loop device {d}" for d in self._loop_devices(path)]
+        if self._targets is not None and self._tgtadm:
+            target = self._targets.backing_files().get(path)
+            if target is not None:
+                found.append(f"iSCSI target {target}")
+        return found
 
     def _refuse_in_use(self, volume_id: str, path: str) -> None:
-        devices = self._loop_devices(path)
-        if devices:
+        exports = self._exports(path)
+        if exports:
             raise exc.VolumeInUse(volume_id=volume_id,
-                                  reason=f"attached as loop device {', '.join(devices)}")
+                                  reason=f"exported as {', '.join(exports)}")
+
+    @contextlib.contextmanager
+    def _export_guard(self, path: str, *, exporting: bool = False) -> Iterator[bool]:
+        """Serialise the exports of one volume: in this process (a lock) and across
+        processes (``flock`` on the volume file, which nothing else takes). Yields
+        whether the file exists; a missing one is not locked, nor (unless
+        ``exporting``, which raises then) a symlink or other non-regular file, which
+        deleting may still remove. Never nest it."""
+        with self._export_lock:
+            fd: int | None = None
+            try:
+                fd = self._open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                pass
+            except exc.BackendError:
+                if exporting:
+                    raise
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield fd is not None or os.path.lexists(path)
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _copy_to(self, src: str, dst: str, *, size_bytes: int | None, mode: int,
                  replace: bool, missing: exc.NotFound) -> None:
@@ -445,10 +501,11 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
         """Remove the volume's file. Missing: no-op.
 
         Raises:
-            VolumeInUse: a loop device is backed by the file (``remove_export`` first).
+            VolumeInUse: a loop device or an iSCSI target uses the file
+                (``remove_export`` first).
         """
         path = self._volume_file(volume)
-        with self._export_lock:
+        with self._export_guard(path):
             if not os.path.lexists(path):
                 LOG.debug("volume %s has no file; nothing to delete", volume.id)
                 return
@@ -458,7 +515,8 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
 
     @_operation("extend_volume")
     def extend_volume(self, volume: VolumeInfo, new_size: int) -> None:
-        """Grow the file to ``new_size`` GiB and resize the loop devices backed by it.
+        """Grow the file to ``new_size`` GiB and resize the loop devices backed by it
+        (and the LUN of its iSCSI target, re-created at the new size).
 
         Raises:
             VolumeNotFound: no file. InvalidSize: ``new_size`` would shrink the file.
@@ -479,10 +537,12 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                 os.fsync(fd)
         finally:
             os.close(fd)
-        with self._export_lock:
+        with self._export_guard(path):
             for device in self._loop_devices(path):
                 loop.refresh_size(device)
                 LOG.debug("resized %s of volume %s", device, volume.id)
+            if self._targets is not None and self._tgtadm:
+                self._targets.refresh(volume.id, path)
 
     @_operation("create_cloned_volume")
     def create_cloned_volume(self, volume: VolumeInfo, src_vref: VolumeInfo) -> ModelUpdate:
@@ -556,82 +616,18 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
         """Replace the volume's file by a copy of the snapshot, keeping ``volume.size``.
 
         Raises:
-            VolumeInUse: a loop device is backed by the volume.
+            VolumeInUse: a loop device or an iSCSI target uses the volume.
             VolumeNotFound, SnapshotNotFound: a file is missing.
         """
         dst = self._volume_file(volume)
         src = self._snapshot_file(snapshot)
         size = self._size_bytes(volume.size)
-        with self._export_lock:
+        with self._export_guard(dst):
             if not os.path.lexists(dst):
                 raise exc.VolumeNotFound(volume_id=volume.id)
             self._refuse_in_use(volume.id, dst)
             self._copy_to(src, dst, size_bytes=size, mode=_FILE_MODE, replace=True,
                           missing=exc.SnapshotNotFound(snapshot_id=snapshot.id))
-
-    # -- connections ---------------------------------------------------------------
-
-    def _require_local_attach(self, operation: str) -> None:
-        if not self._local_attach:
-            raise exc.NotSupported(
-                f"{operation}: local attach of file volumes needs root and the losetup "
-                f"program (root={self._is_root}, losetup={self._losetup})",
-                operation=operation, driver=self.name)
-
-    @_operation("create_export")
-    def create_export(self, volume: VolumeInfo,
-                      connector: ConnectorProperties) -> ModelUpdate:
-        """Attach the file to a loop device, or reuse the one already backed by it.
-
-        Raises:
-            NotSupported: not root or no ``losetup``. VolumeNotFound: no file.
-        """
-        path = self._volume_file(volume)
-        self._require_local_attach("create_export")
-        try:
-            os.close(self._open(path, os.O_RDONLY))
-        except FileNotFoundError:
-            raise exc.VolumeNotFound(volume_id=volume.id) from None
-        with self._export_lock:
-            devices = self._loop_devices(path)
-            if devices:
-                LOG.debug("volume %s is already exported as %s", volume.id, devices[0])
-                return None
-            device = loop.attach(path, direct_io=self.config.loop_direct_io)
-        LOG.debug("exported volume %s as %s", volume.id, device)
-        return None
-
-    @_operation("remove_export")
-    def remove_export(self, volume: VolumeInfo) -> None:
-        """Detach every loop device backed by the volume's file. None: no-op."""
-        path = self._volume_file(volume)
-        with self._export_lock:
-            for device in self._loop_devices(path):
-                loop.detach(device)
-                LOG.debug("detached %s of volume %s", device, volume.id)
-
-    @_operation("initialize_connection")
-    def initialize_connection(self, volume: VolumeInfo,
-                              connector: ConnectorProperties) -> ConnectionInfo:
-        """``{"driver_volume_type": "local", "data": {"device_path": "/dev/loopN"}}``.
-
-        Raises:
-            BackendError: the volume is not exported. NotSupported: no local attach.
-        """
-        path = self._volume_file(volume)
-        self._require_local_attach("initialize_connection")
-        devices = self._loop_devices(path)
-        if not devices:
-            raise self._error("initialize_connection",
-                              f"volume {volume.id} is not exported (create_export was not "
-                              f"called or failed)")
-        LOG.debug("connection to volume %s: %s", volume.id, devices[0])
-        return ConnectionInfo(driver_volume_type="local", data={"device_path": devices[0]})
-
-    def terminate_connection(self, volume: VolumeInfo,
-                             connector: ConnectorProperties | None) -> None:
-        """Nothing to revoke: the loop device is local. No-op."""
-        LOG.debug("terminate_connection of volume %s: nothing to do", volume.id)
 
     # -- consistency groups (btrfs only; the code is in groups.py) -----------------
 
@@ -683,7 +679,7 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
             thin_provisioning_support=True,
             thick_provisioning_support=False,
             max_over_subscription_ratio=self.config.max_over_subscription_ratio,
-            multiattach=False,
+            multiattach=True,
             extra={"reflink": self._use_reflink, "file_root": self.root,
                    "consistent_group_snapshot_enabled": self._groups_supported},
         )
@@ -698,7 +694,8 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
            dry_run: bool = False) -> list[str]:
         """Remove volume and snapshot files no record knows of, and stale temp files.
 
-        Files backed by a loop device are kept (and logged). Temp files (``.tmp-*``, in
+        Files backed by a loop device or served by an iSCSI target (``tgtadm``) are
+        kept (and logged). Temp files (``.tmp-*``, in
         the root and its directories) are stale after :data:`TMP_MAX_AGE` seconds by
         :attr:`clock`. On btrfs, group and group snapshot subvolumes whose records are
         unknown (``is_known("group"|"group_snapshot", id)``) go too, unless they hold a
@@ -711,6 +708,8 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
         found: list[tuple[str, str]] = []
         now = self.clock()
         devices = loop.list_devices() if self._losetup else []
+        served = (self._targets.backing_files()
+                  if self._targets is not None and self._tgtadm else {})
         for kind, sub in (("volume", _VOLUMES), ("snapshot", _SNAPSHOTS), ("", "")):
             for name, path in self._scan(sub):
                 object_id = name[len(kind) + 1:]
@@ -719,8 +718,10 @@ class FileDriver(groups.GroupsMixin, VolumeDriver):
                 elif (kind and name.startswith(f"{kind}-") and _is_canonical_uuid(object_id)
                         and not is_known(kind, object_id)):
                     in_use = loop.devices_for_file(path, devices) if devices else []
+                    if path in served:
+                        in_use.append(f"iSCSI target {served[path]}")
                     if in_use:
-                        LOG.warning("gc: keeping unknown %s %s: loop device %s uses it",
+                        LOG.warning("gc: keeping unknown %s %s: %s uses it",
                                     kind, object_id, ", ".join(in_use))
                         continue
                     desc = f"orphan {kind} {object_id}: {path}"

@@ -6,6 +6,10 @@ by a pattern or kills processes. Failures of the ``losetup`` program surface as
 :class:`subprocess.TimeoutExpired`; callers translate them into their own errors
 (the file driver into :class:`~volumelib.exceptions.BackendError`).
 
+A device is attached read-write or read-only (``losetup --read-only``); the listing
+reports which (``RO``), so a caller can keep one device of each kind per file
+without remembering anything.
+
 Which devices back a file is decided the way ``losetup -j`` decides it: by the
 backing file's device and inode number, with the backing file's path as a fallback
 (for an old ``losetup`` without those columns, or a backing file that was deleted).
@@ -47,7 +51,7 @@ DETACH_WAIT = 10.0
 
 _DEVICE_RE = re.compile(r"^/dev/loop[0-9]+$")
 _DELETED = " (deleted)"
-_COLUMNS = "NAME,BACK-FILE,BACK-INO,BACK-MAJ:MIN,DIO"
+_COLUMNS = "NAME,BACK-FILE,BACK-INO,BACK-MAJ:MIN,DIO,RO"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +65,7 @@ class LoopDevice:
         back_ino: the backing file's inode number, if known.
         back_dev: the backing file's ``st_dev``, if known.
         direct_io: whether the device opened its backing file with ``O_DIRECT``.
+        read_only: whether the device refuses writes (``losetup --read-only``).
     """
 
     name: str
@@ -69,6 +74,7 @@ class LoopDevice:
     back_ino: int | None = None
     back_dev: int | None = None
     direct_io: bool | None = None
+    read_only: bool | None = None
 
 
 def available() -> bool:
@@ -157,7 +163,8 @@ def _parse_json(text: str) -> list[LoopDevice]:
         devices.append(LoopDevice(name=name, back_file=back_file, deleted=deleted,
                                   back_ino=_int_or_none(row.get("back-ino")),
                                   back_dev=_majmin(row.get("back-maj:min")),
-                                  direct_io=_bool_or_none(row.get("dio"))))
+                                  direct_io=_bool_or_none(row.get("dio")),
+                                  read_only=_bool_or_none(row.get("ro"))))
     return devices
 
 
@@ -178,8 +185,17 @@ def _list_from_sysfs() -> list[LoopDevice]:
         except OSError:
             continue  # not bound
         back_file, deleted = _split_back_file(raw)
-        devices.append(LoopDevice(name=f"/dev/{name}", back_file=back_file, deleted=deleted))
+        devices.append(LoopDevice(name=f"/dev/{name}", back_file=back_file, deleted=deleted,
+                                  read_only=_sysfs_flag(f"/sys/block/{name}/ro")))
     return devices
+
+
+def _sysfs_flag(path: str) -> bool | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return _bool_or_none(f.read().strip())
+    except OSError:
+        return None
 
 
 def list_devices() -> list[LoopDevice]:
@@ -206,13 +222,18 @@ def _matches(device: LoopDevice, path: str, st: os.stat_result | None) -> bool:
     return device.back_file is not None and device.back_file == path
 
 
-def devices_for_file(path: str, devices: Sequence[LoopDevice] | None = None) -> list[str]:
+def devices_for_file(path: str, devices: Sequence[LoopDevice] | None = None, *,
+                     read_only: bool | None = None) -> list[str]:
     """The loop devices backed by ``path``, sorted.
 
     A device matches when its backing inode is ``path``'s current inode (symlinks are
     not followed), or when its backing file's name is ``path`` (also an older, deleted
     inode once at that name). ``path`` should be absolute and symlink free, since the
     kernel reports real paths.
+
+    Args:
+        read_only: ``True``: only read-only devices; ``False``: only writable ones;
+            ``None``: all.
     """
     path = os.path.abspath(path)
     try:
@@ -221,7 +242,9 @@ def devices_for_file(path: str, devices: Sequence[LoopDevice] | None = None) -> 
         st = None
     if devices is None:
         devices = list_devices()
-    return sorted((d.name for d in devices if _matches(d, path, st)), key=_device_key)
+    return sorted((d.name for d in devices if _matches(d, path, st)
+                   and (read_only is None or bool(d.read_only) == read_only)),
+                  key=_device_key)
 
 
 def devices_under(directory: str, devices: Sequence[LoopDevice] | None = None) -> list[str]:
@@ -239,19 +262,22 @@ def _device_key(name: str) -> tuple[int, str]:
     return (int(digits) if digits.isdigit() else -1, name)
 
 
-def attach(path: str, *, direct_io: bool = True, timeout: float = DEFAULT_TIMEOUT) -> str:
+def attach(path: str, *, direct_io: bool = True, read_only: bool = False,
+           timeout: float = DEFAULT_TIMEOUT) -> str:
     """Attach ``path`` to the first free loop device and return its path.
 
     With ``direct_io`` the device opens the file with ``O_DIRECT``; where that fails
     (a filesystem without ``O_DIRECT``), it is retried without, logged at debug level.
+    With ``read_only`` the device refuses writes (``losetup --read-only``).
 
     Raises:
         subprocess.CalledProcessError: ``losetup`` failed (``stderr`` says why).
     """
+    mode = ["--read-only"] if read_only else []
     if direct_io:
         before = set(devices_for_file(path))
         try:
-            return _attach(path, ["--direct-io=on"], timeout)
+            return _attach(path, [*mode, "--direct-io=on"], timeout)
         except subprocess.CalledProcessError as e:
             LOG.debug("losetup --direct-io=on %s failed (%s); retrying without direct I/O",
                       path, (e.stderr or "").strip())
@@ -259,7 +285,7 @@ def attach(path: str, *, direct_io: bool = True, timeout: float = DEFAULT_TIMEOU
             # I/O on leaves it attached: detach exactly those new devices.
             for leftover in sorted(set(devices_for_file(path)) - before):
                 detach(leftover, timeout=timeout)
-    return _attach(path, [], timeout)
+    return _attach(path, mode, timeout)
 
 
 def _attach(path: str, extra: list[str], timeout: float) -> str:

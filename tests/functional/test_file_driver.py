@@ -672,7 +672,7 @@ def test_stats(fs_dir: str, make_driver: MakeDriver) -> None:
     assert pool["total_volumes"] == 2
     assert pool["thin_provisioning_support"] is True
     assert pool["thick_provisioning_support"] is False
-    assert pool["max_over_subscription_ratio"] == 2.0 and pool["multiattach"] is False
+    assert pool["max_over_subscription_ratio"] == 2.0 and pool["multiattach"] is True
     assert pool["reflink"] is (Capability.REFLINK in driver.capabilities)
     assert pool["file_root"] == driver.root
     driver.delete_volume(a)

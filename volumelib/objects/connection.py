@@ -183,6 +183,9 @@ class Connection(StoredObject):
         try:
             if exported and first:
                 backend.driver.remove_export(volume.info())
+            elif exported:
+                props = ConnectorProperties.from_dict(self.connector or {})
+                backend.driver.terminate_connection(volume.info(), props)
             self.persistence.delete_connection(self)
             if first:
                 volume.status = Status.AVAILABLE

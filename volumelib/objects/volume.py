@@ -96,7 +96,7 @@ class Volume(StoredObject):
                           provider_location=self.provider_location,
                           provider_id=self.provider_id, metadata=dict(self.metadata),
                           volume_type=dict(self.volume_type), multiattach=self.multiattach,
-                          group_id=self.group_id)
+                          group_id=self.group_id, provider_auth=self.provider_auth)
 
     # -- reading ---------------------------------------------------------------------
 
