@@ -401,7 +401,11 @@ class DB:
             raise exc.NotFound(resource=f"qos specs {qos_specs_id}")
         return {"id": qos_specs_id, "specs": dict(found[0].qos_specs)}
 
-    @classmethod
-    def image_volume_cache_get_by_volume_id(cls, context: Any, volume_id: str) -> None:
-        """volumelib keeps no image-volume cache entries in the store: always ``None``."""
-        return None
+    def image_volume_cache_get_by_volume_id(self, context: Any,
+                                            volume_id: str) -> dict[str, Any] | None:
+        """The image-volume cache entry whose cached image-volume is ``volume_id``
+        (``id, host, image_id, image_updated_at, volume_id, size, last_used``... as
+        Cinder's), or ``None`` for any other volume. See
+        :mod:`volumelib.image_cache.provision` (tier 2)."""
+        from volumelib.image_cache import provision
+        return provision.entry_for_volume(self.persistence, volume_id)

@@ -216,8 +216,11 @@ class Backend:
     def create_volume(self, size: int, name: str | None = None,
                       description: str | None = None,
                       metadata: Mapping[str, str] | None = None, volume_type: Any = None,
-                      id: str | None = None, multiattach: bool | None = None) -> Volume:
-        """Create an empty volume of ``size`` GiB.
+                      id: str | None = None, multiattach: bool | None = None,
+                      image: Any = None, image_cache: Any = None,
+                      progress: Callable[[str, float, float | None], None] | None = None,
+                      image_volume_cache: bool | None = None) -> Volume:
+        """Create a volume of ``size`` GiB, empty or holding ``image``.
 
         Args:
             size: GiB, a positive ``int``.
@@ -226,13 +229,37 @@ class Backend:
                 Cinder-syntax extra specs (``{"multiattach": "<is> True"}``).
             id: the UUID to use (default: a new one).
             multiattach: override the type's ``multiattach`` spec.
+            image: a local path, an ``http(s)://`` URL, a
+                ``volumelib.image_cache.Image`` (source, id, checksum) or a dict of its
+                fields: the volume is created holding it (any format ``qemu-img``
+                reads: raw, qcow2, vmdk...). See :mod:`volumelib.image_cache.provision`.
+            image_cache: a local image cache driver (tier 1), e.g.
+                ``volumelib.image_cache.load_driver("sqlite", base_dir)``.
+            progress: ``progress(phase, done, total)`` while downloading (bytes),
+                converting (percent) and cloning.
+            image_volume_cache: keep a cached image-volume per image in this backend
+                and clone it (tier 2); default: when the backend clones cheaply.
 
         Raises:
             InvalidSize, InvalidName, InvalidId, InvalidArgument: bad input; nothing stored.
             InsufficientCapacity: the backend has no room; nothing stored.
             AlreadyExists: ``id`` is taken.
             BackendError: the driver failed; the volume is stored in ``error``.
+            ImageError: (``volumelib.image_cache.exceptions``) the image is missing,
+                cannot be downloaded, is corrupt, does not match its checksum or does
+                not fit (``ImageTooLarge``): nothing stored, or, when found only while
+                writing it, the volume is stored ``error`` with its storage removed.
         """
+        if image is not None:
+            from volumelib.image_cache import provision
+            return provision.create_volume_from_image(
+                self, image, size=size, image_cache=image_cache,
+                image_volume_cache=image_volume_cache, progress=progress, name=name,
+                description=description, metadata=metadata, volume_type=volume_type,
+                id=id, multiattach=multiattach)
+        if image_cache is not None or progress is not None or image_volume_cache:
+            raise exc.InvalidArgument(reason="image_cache, progress and "
+                                             "image_volume_cache need image=")
         return self._create_volume(size=size, name=name, description=description,
                                    metadata=metadata, volume_type=volume_type, id=id,
                                    multiattach=multiattach, operation="create_volume",
