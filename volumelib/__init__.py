@@ -23,6 +23,10 @@ from volumelib._version import __version__
 from volumelib.backend import Backend
 from volumelib.core import setup
 from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
+from volumelib.image_cache.exceptions import (ChecksumMismatch, CorruptImage,
+                                              ImageCacheFull, ImageError, ImageFetchError,
+                                              ImageInUse, ImageNotCached, ImageNotFound,
+                                              ImageTooLarge)
 from volumelib.objects import (Connection, KeyValue, Snapshot, Status, Volume,
                                VolumeType)
 from volumelib.serialization import dump, dumps, load
@@ -67,4 +71,6 @@ __all__ = [
     "get_persistence",
     "exceptions",
     *exceptions.__all__,
+    "ImageError", "ImageNotFound", "ImageNotCached", "CorruptImage", "ChecksumMismatch",
+    "ImageTooLarge", "ImageInUse", "ImageFetchError", "ImageCacheFull",
 ]

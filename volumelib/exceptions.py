@@ -30,10 +30,13 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── InvalidPersistence    a persistence config that names no store
      │    ├── ConcurrentModification  compare-and-set lost against another writer
      │    └── SchemaError           the database schema is missing, newer or broken
-     └── LeaseError
-          ├── NotLeased
-          ├── LeaseExpired
-          └── LeaseHeld
+     ├── LeaseError
+     │    ├── NotLeased
+     │    ├── LeaseExpired
+     │    └── LeaseHeld
+     └── ImageError               (volumelib.image_cache.exceptions; each also derives
+                                   from the family above that fits: ImageNotFound is a
+                                   NotFound, ImageTooLarge an InvalidSize...)
 
 Each exception has a ``msg_fmt`` template filled from keyword arguments, and keeps
 those keyword arguments as attributes (``exc.volume_id``), so callers can react to

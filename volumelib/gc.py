@@ -196,8 +196,14 @@ def _mark_group_snapshot(gs: Any, status: str) -> None:
 
 
 def _drop_volume(backend: Backend, vol: Any) -> None:
+    was_creating = vol.status == Status.CREATING
     vol.status = Status.DELETING
     vol.save()
+    if was_creating and not vol.connections:
+        # A create that crashed mid-way may have left the export it used to write
+        # the data (provisioning from an image attaches the volume); undo it first.
+        call_driver(backend, "remove_export", backend.driver.remove_export, vol.info(),
+                    resource_id=vol.id)
     call_driver(backend, "delete_volume", backend.driver.delete_volume, vol.info(),
                 resource_id=vol.id)
     vol.status = Status.DELETED

@@ -1,4 +1,5 @@
-"""``volumelib`` command: ``--version``, ``demo`` and ``db upgrade|current|downgrade``.
+"""``volumelib`` command: ``--version``, ``demo``, ``db upgrade|current|downgrade`` and
+``image-cache list|queue|prefetch|prune|clean|delete``.
 
 Exit codes: 0 success, 1 a volumelib error (one line on stderr; the traceback with
 ``--debug``), 2 bad usage.
@@ -45,6 +46,8 @@ def _build_parser() -> argparse.ArgumentParser:
     down.add_argument("revision", help="target revision ('base' drops every table)")
     down.add_argument("--yes", action="store_true",
                       help="confirm a downgrade to base, which deletes all data")
+    from volumelib.cli import image_cache as image_cache_cli
+    image_cache_cli.register(sub)
     return parser
 
 
@@ -94,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         from volumelib import demo
         return demo.run(workdir=args.workdir, keep=args.keep, size_gb=args.size,
                         fmt=args.format)
+    if args.command == "image-cache":
+        from volumelib.cli import image_cache as image_cache_cli
+        return image_cache_cli.run(args)
     from volumelib import exceptions as exc
     try:
         result = _db(args)
