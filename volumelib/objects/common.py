@@ -83,6 +83,13 @@ class StoredObject(VersionedObject):
             object.__setattr__(self, "_backend", backend)
         return backend
 
+    def _bound(self, items: list[T]) -> list[T]:
+        """``items`` (related objects read from the store), served by this one's backend."""
+        backend = self.__dict__.get("_backend")
+        for item in items:
+            item._bind(backend)  # type: ignore[attr-defined]
+        return items
+
     def _bind(self, backend: Backend | None = None,
               store: PersistenceDriverBase | None = None) -> None:
         if backend is not None:

@@ -43,17 +43,11 @@ class Group(StoredObject):
     @property
     def volumes(self) -> list[Volume]:
         """The group's volumes, from the store."""
-        vols = self.persistence.get_volumes(group_id=self.id)
-        for v in vols:
-            v._bind(self.__dict__.get("_backend"))
-        return vols
+        return self._bound(self.persistence.get_volumes(group_id=self.id))
 
     @property
     def group_snapshots(self) -> list[GroupSnapshot]:
-        found = self.persistence.get_group_snapshots(group_id=self.id)
-        for g in found:
-            g._bind(self.__dict__.get("_backend"))
-        return found
+        return self._bound(self.persistence.get_group_snapshots(group_id=self.id))
 
     @property
     def consistent(self) -> bool:
@@ -124,10 +118,7 @@ class GroupSnapshot(StoredObject):
     @property
     def snapshots(self) -> list[Snapshot]:
         """The member snapshots, one per volume, from the store."""
-        found = self.persistence.get_snapshots(group_snapshot_id=self.id)
-        for s in found:
-            s._bind(self.__dict__.get("_backend"))
-        return found
+        return self._bound(self.persistence.get_snapshots(group_snapshot_id=self.id))
 
     @property
     def group(self) -> Group:

@@ -70,18 +70,12 @@ class Volume(StoredObject):
     @property
     def snapshots(self) -> list[Snapshot]:
         """This volume's snapshots, read from the store."""
-        snaps = self.persistence.get_snapshots(volume_id=self.id)
-        for s in snaps:
-            s._bind(self.__dict__.get("_backend"))
-        return snaps
+        return self._bound(self.persistence.get_snapshots(volume_id=self.id))
 
     @property
     def connections(self) -> list[Connection]:
         """This volume's connections, read from the store."""
-        conns = self.persistence.get_connections(volume_id=self.id)
-        for c in conns:
-            c._bind(self.__dict__.get("_backend"))
-        return conns
+        return self._bound(self.persistence.get_connections(volume_id=self.id))
 
     @property
     def dump(self) -> dict[str, Any]:
