@@ -206,9 +206,7 @@ def _drop_volume(backend: Backend, vol: Any) -> None:
                     resource_id=vol.id)
     call_driver(backend, "delete_volume", backend.driver.delete_volume, vol.info(),
                 resource_id=vol.id)
-    vol.status = Status.DELETED
-    vol.deleted = True
-    backend.persistence.delete_volume(vol)
+    vol._record_deleted()
 
 
 def _drop_snapshot(backend: Backend, snap: Any) -> None:
@@ -216,9 +214,7 @@ def _drop_snapshot(backend: Backend, snap: Any) -> None:
     snap.save()
     call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, snap.info(),
                 resource_id=snap.id)
-    snap.status = Status.DELETED
-    snap.deleted = True
-    backend.persistence.delete_snapshot(snap)
+    snap._record_deleted()
 
 
 def _drop_connection(backend: Backend, conn: Any) -> None:

@@ -311,9 +311,7 @@ def _finish(items: Sequence[Any], outcome: Outcome, *, deleted_ok: bool = False)
         if status in ("ok", Status.DELETED, Status.AVAILABLE):
             status = done  # the item's own step succeeded (even if the group failed)
         if status == Status.DELETED:
-            item.status = Status.DELETED
-            item.deleted = True
-            getattr(item.persistence, f"delete_{item._kind()}")(item)
+            item._record_deleted()
             continue
         item.status = status
         item.save()
@@ -351,9 +349,7 @@ def delete_group_snapshot(gs: GroupSnapshot) -> None:
         gs.status = outcome.status
         gs.save()
         _raise(backend, GroupOp.DELETE_SNAPSHOT, outcome, error)
-    gs.status = Status.DELETED
-    gs.deleted = True
-    gs.persistence.delete_group_snapshot(gs)
+    gs._record_deleted()
 
 
 # -- from a source -------------------------------------------------------------------------
@@ -528,6 +524,4 @@ def delete_group(group: Group, delete_volumes: bool = False) -> None:
         group.status = outcome.status
         group.save()
         _raise(backend, GroupOp.DELETE, outcome, error)
-    group.status = Status.DELETED
-    group.deleted = True
-    group.persistence.delete_group(group)
+    group._record_deleted()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from volumelib import core
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, fields, to_json_text
+from volumelib.objects.base import VersionedObject, fields, to_json_text, utcnow
 
 if TYPE_CHECKING:
     from volumelib.backend import Backend
@@ -120,6 +120,16 @@ class StoredObject(VersionedObject):
             raise kind.not_found(**{kind.not_found_arg: key})
         self._values.update(found[0]._values)
         object.__setattr__(self, "_db_version", found[0]._db_version)
+        self.obj_reset_changes()
+
+    def _record_deleted(self) -> None:
+        """The driver deleted it: mark it ``deleted`` and remove it from the store
+        (a soft-deleting store keeps the row, hidden, with ``deleted_at``)."""
+        self.status = Status.DELETED
+        if "deleted" in self.fields:
+            self.deleted = True
+            self.deleted_at = utcnow()
+        getattr(self.persistence, f"delete_{self._kind()}")(self)
         self.obj_reset_changes()
 
     def save(self) -> None:

@@ -9,7 +9,7 @@ from volumelib import core
 from volumelib import exceptions as exc
 from volumelib import validation
 from volumelib.drivers.types import SnapshotInfo
-from volumelib.objects.base import fields, utcnow
+from volumelib.objects.base import fields
 from volumelib.objects.common import (TIMESTAMP_FIELDS, Status, StoredObject,
                                       apply_model_update, call_driver)
 
@@ -137,9 +137,5 @@ class Snapshot(StoredObject):
         except Exception:
             self._settle(Status.ERROR_DELETING)
             raise
-        self.status = Status.DELETED
-        self.deleted = True
-        self.deleted_at = utcnow()
-        self.persistence.delete_snapshot(self)
-        self.obj_reset_changes()
+        self._record_deleted()
 

@@ -15,7 +15,7 @@ from volumelib import core
 from volumelib import exceptions as exc
 from volumelib import validation
 from volumelib.drivers.types import Capability, VolumeInfo
-from volumelib.objects.base import fields, utcnow
+from volumelib.objects.base import fields
 from volumelib.objects.common import TIMESTAMP_FIELDS, Status, StoredObject, call_driver
 
 if TYPE_CHECKING:
@@ -237,11 +237,7 @@ class Volume(StoredObject):
             self._settle(Status.ERROR_DELETING)
             raise
         core.checkpoint("volume.delete.driver_done")
-        self.status = Status.DELETED
-        self.deleted = True
-        self.deleted_at = utcnow()
-        self.persistence.delete_volume(self)
-        self.obj_reset_changes()
+        self._record_deleted()
 
 
     # -- connections -----------------------------------------------------------------
