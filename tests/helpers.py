@@ -37,3 +37,11 @@ def pread(path: str, offset: int, length: int) -> bytes:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
+
+
+def same_raw_data(reference: str, path: str, timeout: int = 300) -> None:
+    """Assert two raw images (files or devices) hold the same bytes (``qemu-img compare``)."""
+    import subprocess
+    result = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "raw", reference, path],
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

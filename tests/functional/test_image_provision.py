@@ -17,7 +17,7 @@ import pytest
 from volumelib.drivers.file import FileDriver, loop
 
 import volumelib
-from tests.helpers import requires_root, requires_tool
+from tests.helpers import same_raw_data, requires_root, requires_tool
 from volumelib import exceptions as exc
 from volumelib.image_cache import Image, load_driver
 from volumelib.image_cache import exceptions as ic_exc
@@ -90,10 +90,7 @@ def path_of(backend, vol):
 
 
 def same_data(reference, backend, vol):
-    result = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "raw", reference,
-                             path_of(backend, vol)], capture_output=True, text=True,
-                            timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    same_raw_data(reference, path_of(backend, vol))
 
 
 def nothing_stored(backend):

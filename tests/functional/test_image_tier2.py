@@ -17,7 +17,7 @@ from volumelib.drivers.file import FileDriver
 from volumelib.drivers.types import Capability
 
 import volumelib
-from tests.helpers import requires_tool
+from tests.helpers import same_raw_data, requires_tool
 from volumelib.image_cache import convert, load_driver, provision
 from volumelib.image_cache import exceptions as ic_exc
 from volumelib.testing.image_cache import image_server, make_image, make_raw
@@ -63,10 +63,7 @@ def path_of(backend, vol):
 
 
 def same_data(reference, backend, vol):
-    result = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "raw", reference,
-                             path_of(backend, vol)], capture_output=True, text=True,
-                            timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    same_raw_data(reference, path_of(backend, vol))
 
 
 def free_bytes(path):
