@@ -1,0 +1,1 @@
+"""Ceph RBD driver (librados/librbd bindings)."""

@@ -1,0 +1,1 @@
+"""Control plane without a control plane: pools, placement, leases, quotas."""
