@@ -10,6 +10,7 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── GroupNotFound
      │    ├── GroupSnapshotNotFound
      │    ├── BackendNotFound
+     │    ├── PoolNotFound
      │    └── KeyValueNotFound
      ├── InvalidArgument            bad size, name, id, metadata, config, JSON
      │    ├── InvalidSize
@@ -23,6 +24,9 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── VolumeInUse
      │    └── HasSnapshots
      ├── AlreadyExists
+     │    └── NameConflict          same name, different parameters (idempotent create)
+     ├── NoValidBackend            no pool passes placement; ``reasons`` says why per pool
+     ├── QuotaExceeded             a project's limit would be passed
      ├── NotSupported              the driver does not declare the capability
      ├── BackendError              a driver failed; carries ``backend_name``
      ├── DriverNotFound            no such driver entry point or class path
@@ -34,6 +38,7 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── NotLeased
      │    ├── LeaseExpired
      │    └── LeaseHeld
+     │         └── ResourceBusy     another caller is operating on it (retryable)
      └── ImageError               (volumelib.image_cache.exceptions; each also derives
                                    from the family above that fits: ImageNotFound is a
                                    NotFound, ImageTooLarge an InvalidSize...)
@@ -41,6 +46,9 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
 Each exception has a ``msg_fmt`` template filled from keyword arguments, and keeps
 those keyword arguments as attributes (``exc.volume_id``), so callers can react to
 the structured data instead of parsing the message.
+
+Errors a caller may simply retry (after a short wait) have ``retryable = True``:
+:class:`ConcurrentModification`, :class:`LeaseHeld` and :class:`ResourceBusy`.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ __all__ = [
     "GroupNotFound",
     "GroupSnapshotNotFound",
     "BackendNotFound",
+    "PoolNotFound",
     "KeyValueNotFound",
     "InvalidArgument",
     "InvalidSize",
@@ -69,6 +78,9 @@ __all__ = [
     "VolumeInUse",
     "HasSnapshots",
     "AlreadyExists",
+    "NameConflict",
+    "NoValidBackend",
+    "QuotaExceeded",
     "NotSupported",
     "BackendError",
     "DriverNotFound",
@@ -80,6 +92,7 @@ __all__ = [
     "NotLeased",
     "LeaseExpired",
     "LeaseHeld",
+    "ResourceBusy",
 ]
 
 
@@ -91,6 +104,8 @@ class VolumelibError(Exception):
     """
 
     msg_fmt = "An unknown volumelib error occurred."
+    #: True when the same call may succeed if simply retried a little later.
+    retryable: bool = False
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -138,6 +153,10 @@ class GroupSnapshotNotFound(NotFound):
 
 class BackendNotFound(NotFound):
     msg_fmt = "Backend %(backend_name)s is not set up in this process."
+
+
+class PoolNotFound(NotFound):
+    msg_fmt = "Pool %(pool_name)s is not registered."
 
 
 class KeyValueNotFound(NotFound):
@@ -199,6 +218,24 @@ class AlreadyExists(VolumelibError):
     msg_fmt = "%(resource)s %(id)s already exists"
 
 
+class NameConflict(AlreadyExists):
+    """Create-by-name found an existing resource with different parameters."""
+
+    msg_fmt = ("%(resource)s named %(name)r already exists in project %(project_id)s "
+               "with different parameters: %(differences)s")
+
+
+class NoValidBackend(VolumelibError):
+    """Placement found no pool; ``reasons`` maps each pool to the filter that rejected it."""
+
+    msg_fmt = "No valid pool for %(request)s: %(reasons)s"
+
+
+class QuotaExceeded(VolumelibError):
+    msg_fmt = ("Project %(project_id)s would exceed its %(resource)s quota: "
+               "%(in_use)s in use + %(requested)s requested > limit %(limit)s")
+
+
 class NotSupported(VolumelibError):
     msg_fmt = "%(operation)s is not supported by %(driver)s"
 
@@ -222,6 +259,7 @@ class InvalidPersistence(PersistenceError):
 
 
 class ConcurrentModification(PersistenceError):
+    retryable = True
     msg_fmt = ("%(resource)s %(id)s was modified by another writer "
                "(expected version %(expected)s); reload it and retry")
 
@@ -243,4 +281,12 @@ class LeaseExpired(LeaseError):
 
 
 class LeaseHeld(LeaseError):
+    retryable = True
     msg_fmt = "%(resource_id)s is leased by %(holder)s until %(expires_at)s"
+
+
+class ResourceBusy(LeaseHeld):
+    """Another caller (process or host) is operating on the resource right now."""
+
+    msg_fmt = ("%(resource_id)s is busy: %(operation)s by %(holder)s is in progress "
+               "until %(expires_at)s; retry later")
