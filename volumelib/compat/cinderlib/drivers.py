@@ -1,0 +1,177 @@
+"""Which volumelib driver serves a cinderlib ``volume_driver``, and with which options.
+
+Policy (documented in ``docs/cinderlib.md``):
+
+* A Cinder driver path with a native volumelib equivalent (:data:`CINDER_DRIVERS`) is
+  served by that driver with the same option names; a few Cinder spellings are
+  renamed (:data:`OPTION_ALIASES`, e.g. ``rbd_keyring_conf`` -> ``rbd_keyring`` when
+  the driver does not declare the Cinder name itself).
+* Any other ``cinder.*`` path raises ``DriverNotFound`` naming it and listing the
+  Cinder drivers that are mapped.
+* volumelib driver names (``file``, ``fake``, ``rbd``) and dotted class paths are
+  accepted as they are.
+* Options given to ``Backend(...)``: those the driver declares pass through (typed and
+  validated by the driver); those in :data:`IGNORED_CINDER_OPTIONS` (Cinder options
+  that make no difference outside Cinder) are dropped with a DEBUG log; anything else
+  raises ``UnknownOption`` naming it.
+* Defaults given to ``setup(**kwargs)`` (cinderlib's ``[DEFAULT]`` options) reach a
+  backend only when its driver declares them; the others are dropped with a DEBUG log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from volumelib import exceptions as exc
+
+__all__ = ["CINDER_DRIVERS", "IGNORED_CINDER_OPTIONS", "OPTION_ALIASES", "resolve",
+           "list_supported_drivers"]
+
+LOG = logging.getLogger(__name__)
+
+#: Cinder driver class paths served by a native volumelib driver (entry-point name).
+CINDER_DRIVERS: dict[str, str] = {
+    "cinder.volume.drivers.rbd.RBDDriver": "rbd",
+}
+
+#: Cinder option name -> volumelib option name, per volumelib driver; applied only
+#: when the driver does not declare the Cinder name itself.
+OPTION_ALIASES: dict[str, dict[str, str]] = {
+    "rbd": {"rbd_keyring_conf": "rbd_keyring"},
+}
+
+#: Cinder options accepted and dropped (when the driver does not declare them),
+#: because outside a Cinder service they change nothing volumelib does.
+IGNORED_CINDER_OPTIONS: frozenset[str] = frozenset({
+    # How Cinder exports a volume; volumelib drivers choose their own export.
+    "target_helper", "target_protocol",
+    # cinderlib read these for local attach; volumelib attaches with os-brick defaults.
+    "use_multipath_for_image_xfer", "enforce_multipath_for_image_xfer",
+    # Cinder's service placement and image cache; volumelib has neither in a Backend.
+    "backend_availability_zone", "backend_host", "image_volume_cache_enabled",
+    "image_volume_cache_max_size_gb", "image_volume_cache_max_count",
+    # Reported to Nova / the scheduler only.
+    "report_discard_supported", "rbd_secret_uuid", "rbd_exclusive_cinder_pool",
+})
+
+
+def _volumelib_drivers() -> list[str]:
+    from volumelib.drivers import available_drivers
+    return available_drivers()
+
+
+def resolve(volume_driver: Any) -> tuple[str | type, str]:
+    """``(what to give volumelib.Backend, the volumelib driver name for aliases)``.
+
+    Raises:
+        DriverNotFound: a Cinder driver with no native equivalent, or no driver given.
+    """
+    if isinstance(volume_driver, type):
+        return volume_driver, getattr(volume_driver, "name", "")
+    if not isinstance(volume_driver, str) or not volume_driver:
+        raise exc.DriverNotFound(
+            f"cinderlib Backend needs volume_driver (a Cinder driver path such as "
+            f"cinder.volume.drivers.rbd.RBDDriver, or a volumelib driver name), "
+            f"got {volume_driver!r}",
+            driver=volume_driver, available=", ".join(_volumelib_drivers()))
+    if volume_driver in CINDER_DRIVERS:
+        name = CINDER_DRIVERS[volume_driver]
+        LOG.debug("Cinder driver %s is served by volumelib's %s driver", volume_driver, name)
+        return name, name
+    if volume_driver.startswith("cinder."):
+        mapped = ", ".join(f"{k} -> {v}" for k, v in sorted(CINDER_DRIVERS.items()))
+        raise exc.DriverNotFound(
+            f"Cinder driver {volume_driver!r} has no native volumelib equivalent "
+            f"(volumelib does not run Cinder's drivers). Mapped Cinder drivers: {mapped}; "
+            f"volumelib drivers: {', '.join(_volumelib_drivers())}",
+            driver=volume_driver, available=", ".join(_volumelib_drivers()))
+    short = volume_driver if "." not in volume_driver and ":" not in volume_driver else ""
+    return volume_driver, short
+
+
+def declared_options(cls: type) -> set[str]:
+    from volumelib.drivers.base import COMMON_OPTIONS
+    return {o.name for o in COMMON_OPTIONS + tuple(getattr(cls, "options", ()))}
+
+
+def driver_options(cls: type, alias_key: str, explicit: Mapping[str, Any],
+                   defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for ``volumelib.Backend`` from a cinderlib config.
+
+    Raises:
+        UnknownOption: an explicit option the driver does not declare and that is not
+            a known-irrelevant Cinder option (naming it and the known ones).
+    """
+    known = declared_options(cls)
+    aliases = {k: v for k, v in OPTION_ALIASES.get(getattr(cls, "name", alias_key) or
+                                                   alias_key, {}).items() if k not in known}
+    result: dict[str, Any] = {}
+    for key, value in defaults.items():
+        key = aliases.get(key, key)
+        if key in known:
+            result[key] = value
+        else:
+            LOG.debug("setup() default %s does not apply to driver %s; dropped",
+                      key, getattr(cls, "name", cls))
+    for key, value in explicit.items():
+        target = aliases.get(key, key)
+        if target in known:
+            if target != key and key in explicit and target in explicit:
+                raise exc.InvalidConfig(reason=f"both {key} and {target} given; "
+                                               f"{key} is the Cinder name of {target}")
+            result[target] = value
+        elif key in IGNORED_CINDER_OPTIONS:
+            LOG.debug("Cinder option %s=%r means nothing to volumelib's %s driver; "
+                      "dropped", key, value, getattr(cls, "name", cls))
+        else:
+            raise exc.UnknownOption(option=key, driver=getattr(cls, "name", cls),
+                                    known=", ".join(sorted(known)))
+    return result
+
+
+def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]:
+    """volumelib's drivers in cinderlib's format, keyed by class name.
+
+    Each entry has ``class_name``, ``class_fqn`` (what to pass as ``volume_driver``),
+    ``desc``, ``version``, ``supported``, ``ci_wiki_name`` and ``driver_options``.
+    ``output_version=1`` gives every option attribute as a string (cinderlib's
+    original format); ``2`` keeps Python values.
+
+    Raises:
+        InvalidArgument: ``output_version`` is not 1 or 2.
+    """
+    from volumelib.drivers import load_driver_class
+
+    if output_version not in (1, 2) or isinstance(output_version, bool):
+        raise exc.InvalidArgument(reason=f"output_version must be 1 or 2, "
+                                         f"not {output_version!r}")
+    result: dict[str, dict[str, Any]] = {}
+    for name in _volumelib_drivers():
+        try:
+            cls = load_driver_class(name)
+        except exc.DriverNotFound as e:
+            LOG.debug("driver %s is not loadable: %s", name, e)
+            result[name] = {"class_name": name, "class_fqn": name, "desc": str(e),
+                            "version": None if output_version == 2 else "None",
+                            "supported": False, "ci_wiki_name": "volumelib",
+                            "driver_options": []}
+            continue
+        described = cls.describe()
+        options = []
+        for opt in described["options"]:
+            entry = dict(opt, dest=opt["name"])
+            options.append(entry if output_version == 2
+                           else {k: str(v) for k, v in entry.items()})
+        doc = (cls.__doc__ or "").strip().splitlines()
+        result[cls.__name__] = {
+            "class_name": cls.__name__,
+            "class_fqn": described["class"],
+            "desc": doc[0] if doc else name,
+            "version": described["version"],
+            "supported": True,
+            "ci_wiki_name": "volumelib",
+            "driver_options": options,
+        }
+    return result
