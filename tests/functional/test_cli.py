@@ -39,33 +39,59 @@ def test_demo_json_passes_every_step(tmp_path):
 
 def test_db_upgrade_current_downgrade(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    before = json.loads(run("db", "--url", url, "-f", "json", "current").stdout)
+    before = json.loads(run("db", "current", "--url", url, "-f", "json").stdout)
     assert before["revision"] is None and before["up_to_date"] is False
-    up = run("db", "--url", url, "-f", "json", "upgrade")
+    up = run("db", "upgrade", "--url", url, "-f", "json")
     assert up.returncode == 0, up.stderr
     head = json.loads(up.stdout)["revision"]
-    now = json.loads(run("db", "--url", url, "-f", "json", "current").stdout)
+    now = json.loads(run("db", "current", "--url", url, "-f", "json").stdout)
     assert now == {"revision": head, "head": head, "up_to_date": True}
-    refused = run("db", "--url", url, "downgrade", "base")
-    assert refused.returncode == 1 and "--yes" in refused.stderr
-    assert json.loads(run("db", "--url", url, "-f", "json", "current").stdout)["revision"] == head
-    down = run("db", "--url", url, "-f", "json", "downgrade", "base", "--yes")
+    refused = run("db", "downgrade", "base", "--url", url)
+    assert refused.returncode == 2 and "--yes" in refused.stderr  # bad usage
+    assert json.loads(run("db", "current", "--url", url, "-f", "json").stdout)["revision"] == head
+    down = run("db", "downgrade", "base", "--yes", "--url", url, "-f", "json")
     assert down.returncode == 0 and json.loads(down.stdout)["revision"] is None
+
+
+def test_db_pre_cliff_argument_order_still_works(tmp_path):
+    """``volumelib db --url URL [-f json] ACTION``, as docs/persistence.md shows it."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    assert run("db", "--url", url, "upgrade").returncode == 0
+    now = json.loads(run("db", "--url", url, "-f", "json", "current").stdout)
+    assert now["up_to_date"] is True
+
+
+def test_db_url_from_config_file(tmp_path):
+    db = tmp_path / "from-config.sqlite"
+    config = tmp_path / "vl.yaml"
+    config.write_text(f"persistence_config:\n  storage: db\n  connection: sqlite:///{db}\n")
+    proc = run("--config", str(config), "db", "upgrade", "-f", "value", "-c", "revision")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() and db.exists()
 
 
 def test_db_url_from_environment(tmp_path):
     url = f"sqlite:///{tmp_path / 'env.sqlite'}"
     proc = run("db", "upgrade", env={"VOLUMELIB_DB_URL": url})
     assert proc.returncode == 0, proc.stderr
-    assert "revision:" in proc.stdout
+    assert "| revision |" in proc.stdout  # cliff's table, the default output
 
 
 def test_errors_are_one_line_without_secrets():
-    proc = run("db", "--url", "nosuch://admin:hunter2@db/x", "current")
+    proc = run("db", "current", "--url", "nosuch://admin:hunter2@db/x")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "hunter2" not in proc.stderr and "nosuch" in proc.stderr
     proc = run("db", "current")
-    assert proc.returncode == 1 and "VOLUMELIB_DB_URL" in proc.stderr
+    assert proc.returncode == 2 and "VOLUMELIB_DB_URL" in proc.stderr  # missing config
+    assert proc.stderr.count("\n") == 1
     proc = run("no-such-command")
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "no-such-command" in proc.stderr
+
+
+def test_debug_shows_the_traceback():
+    proc = run("--debug", "db", "current", "--url", "nosuch://x")
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and proc.stderr.rstrip().splitlines()[-1].startswith(
+        "volumelib: error: ")

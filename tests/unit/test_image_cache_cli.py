@@ -14,7 +14,7 @@ import pytest
 from volumelib.cli.image_cache import ProgressBar, parse_size
 from volumelib.testing.image_cache import image_server
 
-CLI = [sys.executable, "-m", "volumelib.cli.image_cache", "image-cache"]
+CLI = [sys.executable, "-m", "volumelib.cli.main", "image-cache"]
 MiB = 1024 ** 2
 
 
@@ -23,9 +23,13 @@ def cli(*args: str, cache_dir: str, driver: str = "sqlite") -> subprocess.Comple
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def as_json(proc: subprocess.CompletedProcess) -> dict:
+def as_json(proc: subprocess.CompletedProcess) -> dict | list:
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads(proc.stdout)
+
+
+def by_state(rows: list[dict], state: str) -> list[str]:
+    return [r["image_id"] for r in rows if r["state"] == state]
 
 
 @pytest.mark.parametrize("driver", ["sqlite", "xattr"])
@@ -43,18 +47,21 @@ def test_queue_prefetch_list_prune_clean_delete(tmp_path, driver):
         cli("queue", server.url("missing.img"), "--id", "missing", cache_dir=cache,
             driver=driver)
         queued = as_json(cli("list", "--queued", "-f", "json", cache_dir=cache,
-                             driver=driver))["queued"]
-        assert [q["image_id"] for q in queued] == ["a", "b", "c", "missing"]
-        proc = cli("prefetch", cache_dir=cache, driver=driver)
+                             driver=driver))
+        assert by_state(queued, "queued") == ["a", "b", "c", "missing"]
+        assert by_state(queued, "cached") == []
+        proc = cli("prefetch", "-f", "json", cache_dir=cache, driver=driver)
         assert proc.returncode == 1  # "missing" failed and stays queued
-        assert "cached: a" in proc.stdout and "failed: missing" in proc.stdout
-        assert "404" in proc.stdout and "download" in proc.stderr  # the progress bar
+        results = {r["image_id"]: r for r in json.loads(proc.stdout)}
+        assert results["a"]["result"] == "cached" and results["missing"]["result"] == "failed"
+        assert "404" in results["missing"]["reason"]
+        assert "download" in proc.stderr  # the progress bar
     listed = as_json(cli("list", "-f", "json", cache_dir=cache, driver=driver))
-    assert [e["image_id"] for e in listed["cached"]] == ["a", "b", "c"]
-    assert [q["image_id"] for q in listed["queued"]] == ["missing"]
-    assert listed["cache_size"] == 3 * MiB
+    assert by_state(listed, "cached") == ["a", "b", "c"]
+    assert by_state(listed, "queued") == ["missing"]
+    assert sum(r["size"] for r in listed if r["state"] == "cached") == 3 * MiB
     text = cli("list", cache_dir=cache, driver=driver).stdout
-    assert "3 cached, 3.0 MiB in use" in text and "a.img" in text
+    assert "| a " in text and "a.img" in text and "cached" in text
     pruned = as_json(cli("prune", "--max-size", "2M", "-f", "json", cache_dir=cache,
                          driver=driver))
     assert pruned == {"bytes": MiB, "files": 1}  # "a", the least recently used
@@ -66,22 +73,25 @@ def test_queue_prefetch_list_prune_clean_delete(tmp_path, driver):
                        driver=driver)) == {"deleted": 1}
     assert as_json(cli("delete", "--all", "-f", "json", cache_dir=cache, driver=driver)) == {
         "deleted": 1}
-    assert as_json(cli("list", "-f", "json", cache_dir=cache, driver=driver))["cached"] == []
+    assert as_json(cli("list", "-f", "json", cache_dir=cache, driver=driver)) == []
 
 
 def test_errors_and_usage(tmp_path):
     proc = subprocess.run([*CLI, "list"], capture_output=True, text=True, timeout=60, check=False,
                           env={k: v for k, v in os.environ.items()
                                if k != "VOLUMELIB_IMAGE_CACHE_DIR"})
-    assert proc.returncode == 1 and "--cache-dir" in proc.stderr
+    # Exit 2: bad usage (a missing setting or a bad value); every error is one line.
+    assert proc.returncode == 2 and "--cache-dir" in proc.stderr
+    assert proc.stderr.count("\n") == 1
     proc = cli("prune", cache_dir=str(tmp_path))
-    assert proc.returncode == 1 and "--max-size" in proc.stderr
+    assert proc.returncode == 2 and "--max-size" in proc.stderr
     proc = cli("delete", cache_dir=str(tmp_path))
-    assert proc.returncode == 1 and "image ids or --all" in proc.stderr
+    assert proc.returncode == 2 and "image ids or --all" in proc.stderr
     proc = cli("queue", "ftp://host/x", cache_dir=str(tmp_path))
-    assert proc.returncode == 1 and "http" in proc.stderr
+    assert proc.returncode in (1, 2) and "http" in proc.stderr
+    assert proc.stderr.count("\n") == 1
     proc = cli("prune", "--max-size", "lots", cache_dir=str(tmp_path))
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and "lots" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_parse_size():

@@ -2,30 +2,35 @@
 
 ::
 
-    volumelib image-cache list     --cache-dir DIR [--driver sqlite|xattr] [-f json]
+    volumelib image-cache list     --cache-dir DIR [--driver sqlite|xattr] [--queued]
     volumelib image-cache queue    SOURCE [--id ID] [--checksum sha256:HEX] --cache-dir DIR
     volumelib image-cache prefetch --cache-dir DIR      # with a progress bar on stderr
     volumelib image-cache prune    --cache-dir DIR --max-size 20G [--max-count N]
     volumelib image-cache clean    --cache-dir DIR [--stall-time SECONDS]
     volumelib image-cache delete   IMAGE_ID... | --all [--queued] --cache-dir DIR
 
-``--cache-dir`` defaults to ``$VOLUMELIB_IMAGE_CACHE_DIR``. Registered in the main
-command by :func:`register` and :func:`run`; also runs alone
-(``python -m volumelib.cli.image_cache``). Exit codes: 0 success, 1 an error (or a
-prefetch that left images queued), 2 bad usage.
+Every command takes ``-f table|json|yaml|value`` and ``-c COLUMN``. ``--cache-dir``
+defaults to ``$VOLUMELIB_IMAGE_CACHE_DIR``, then to the config file's
+``image_cache.base_dir``. A prefetch that leaves images queued exits 1; the other
+exit codes are the ``volumelib`` command's (see :mod:`volumelib.cli.main`).
+Also home of :class:`ProgressBar`, which ``volume create --image`` draws too.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import sys
 from typing import Any, TextIO
 
-__all__ = ["ProgressBar", "main", "parse_size", "register", "run"]
+from cliff.lister import Lister
+from cliff.show import ShowOne
+
+from volumelib.cli import common
+
+__all__ = ["ProgressBar", "parse_size"]
 
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
@@ -88,48 +93,14 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--cache-dir", default=os.environ.get("VOLUMELIB_IMAGE_CACHE_DIR"),
-                        help="the cache directory (default: $VOLUMELIB_IMAGE_CACHE_DIR)")
-    common.add_argument("--driver", choices=("sqlite", "xattr"), default="sqlite",
+def _add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--cache-dir", default=os.environ.get("VOLUMELIB_IMAGE_CACHE_DIR"),
+                        help="the cache directory (default: $VOLUMELIB_IMAGE_CACHE_DIR, "
+                             "then the config file's image_cache.base_dir)")
+    parser.add_argument("--driver", choices=("sqlite", "xattr"), default=None,
                         help="how the cache keeps its index (default: sqlite)")
-    common.add_argument("--max-size", type=parse_size, help="cache size limit (20G...)")
-    common.add_argument("--max-count", type=int, help="most images kept")
-    common.add_argument("-f", "--format", choices=("text", "json"), default="text",
-                        help="output format")
-    return common
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``image-cache`` and its actions to a parser's subparsers."""
-    common = _common()
-    parser = subparsers.add_parser("image-cache", help="list, queue, prefetch, prune, "
-                                                       "clean and delete cached images")
-    actions = parser.add_subparsers(dest="image_cache_action", metavar="ACTION",
-                                    required=True)
-    listing = actions.add_parser("list", parents=[common], help="cached and queued images")
-    listing.add_argument("--queued", action="store_true", help="only the queue")
-    queue = actions.add_parser("queue", parents=[common],
-                               help="queue an image (path or URL) for prefetch")
-    queue.add_argument("source", help="a local path or an http(s):// URL")
-    queue.add_argument("--id", help="cache key (default: derived from the source)")
-    queue.add_argument("--checksum", help="sha256:HEX (or md5:, sha512:) to verify")
-    fetch = actions.add_parser("prefetch", parents=[common],
-                               help="download every queued image into the cache")
-    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
-    actions.add_parser("prune", parents=[common],
-                       help="evict least recently used images down to the limits")
-    clean = actions.add_parser("clean", parents=[common],
-                               help="remove failed, abandoned and stalled downloads")
-    clean.add_argument("--stall-time", type=float,
-                       help="seconds without progress after which a download is stalled "
-                            "(default 86400)")
-    delete = actions.add_parser("delete", parents=[common],
-                                help="delete cached (or, with --queued, queued) images")
-    delete.add_argument("image_ids", nargs="*", metavar="IMAGE_ID")
-    delete.add_argument("--all", action="store_true", help="every image")
-    delete.add_argument("--queued", action="store_true", help="act on the queue")
+    parser.add_argument("--max-size", type=parse_size, help="cache size limit (20G...)")
+    parser.add_argument("--max-count", type=common.positive_int, help="most images kept")
     return parser
 
 
@@ -138,105 +109,155 @@ def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, utc).isoformat(timespec="seconds")
 
 
-def _act(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    from volumelib import exceptions as exc
-    from volumelib.image_cache import Image, fetch, load_driver
+class _CacheCommand:
+    """Mixin: the cache the options name."""
 
-    if not args.cache_dir:
-        raise exc.InvalidConfig(reason="no cache directory: pass --cache-dir or set "
-                                       "VOLUMELIB_IMAGE_CACHE_DIR")
-    cache = load_driver(args.driver, args.cache_dir, max_size=args.max_size,
-                        max_count=args.max_count)
-    action = args.image_cache_action
-    if action == "list":
-        queued = [cache.get_queued_image(i) for i in cache.get_queued_images()]
-        if args.queued:
-            return {"queued": queued}, 0
-        return {"cached": cache.get_cached_images(), "queued": queued,
-                "cache_size": cache.get_cache_size()}, 0
-    if action == "queue":
-        image = Image(args.source, id=args.id or "", checksum=args.checksum)
-        return {"image_id": image.id, "queued": cache.queue_image(
-            image.id, source=image.source, checksum=image.checksum)}, 0
-    if action == "prefetch":
-        bar = None if args.no_progress else ProgressBar()
+    app: Any
+
+    def cache(self, args: argparse.Namespace) -> Any:
+        from volumelib import exceptions as exc
+        from volumelib.image_cache import load_driver
+
+        from volumelib.cli.config import image_cache_options
+
+        options: dict[str, Any] = {}
+        base_dir, driver = args.cache_dir, "sqlite"
+        if not base_dir and self.app.ctx.config.image_cache:
+            base_dir, driver, options = image_cache_options(self.app.ctx.config.image_cache)
+        if not base_dir:
+            raise exc.InvalidConfig(reason="no cache directory: pass --cache-dir or set "
+                                           "VOLUMELIB_IMAGE_CACHE_DIR")
+        driver = args.driver or driver
+        if args.max_size is not None:
+            options["max_size"] = args.max_size
+        if args.max_count is not None:
+            options["max_count"] = args.max_count
+        return load_driver(driver, base_dir, **options)
+
+
+class ListImages(_CacheCommand, Lister):
+    """List cached and queued images."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = _add_common(super().get_parser(prog_name))
+        parser.add_argument("--queued", action="store_true", help="only the queue")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        cache = self.cache(parsed_args)
+        rows = []
+        if not parsed_args.queued:
+            for e in cache.get_cached_images():
+                rows.append((e["image_id"], "cached", e["size"], e["hits"],
+                             _iso(e["last_accessed"]), e["meta"].get("source", "")))
+        for image_id in cache.get_queued_images():
+            q = cache.get_queued_image(image_id)
+            rows.append((image_id, "queued", None, None, None, q.get("source") or ""))
+        return ("image_id", "state", "size", "hits", "last_accessed", "source"), rows
+
+
+class QueueImage(_CacheCommand, ShowOne):
+    """Queue an image (local path or http(s) URL) for prefetch."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = _add_common(super().get_parser(prog_name))
+        parser.add_argument("source", help="a local path or an http(s):// URL")
+        parser.add_argument("--id", help="cache key (default: derived from the source)")
+        parser.add_argument("--checksum", help="sha256:HEX (or md5:, sha512:) to verify")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        from volumelib.image_cache import Image
+        cache = self.cache(parsed_args)
+        image = Image(parsed_args.source, id=parsed_args.id or "",
+                      checksum=parsed_args.checksum)
+        queued = cache.queue_image(image.id, source=image.source, checksum=image.checksum)
+        return common.show_dict({"image_id": image.id, "queued": queued})
+
+
+class Prefetch(_CacheCommand, Lister):
+    """Download every queued image into the cache (progress bar on stderr).
+    Exits 1 when an image failed (it stays queued)."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = _add_common(super().get_parser(prog_name))
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        from volumelib.image_cache import fetch
+        cache = self.cache(parsed_args)
+        bar = None if parsed_args.no_progress else ProgressBar(self.app.stderr)
         try:
             result = fetch.prefetch(cache, progress=bar)
         finally:
             if bar:
                 bar.close()
-        return result, 1 if result["failed"] else 0
-    if action == "prune":
-        if args.max_size is None and args.max_count is None:
+        self.failed = bool(result["failed"])
+        rows = [(i, "cached", "") for i in result["cached"]]
+        rows += [(i, "failed", " ".join(str(r).split())) for i, r in result["failed"].items()]
+        return ("image_id", "result", "reason"), rows
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        super().run(parsed_args)
+        return 1 if self.failed else 0
+
+
+class Prune(_CacheCommand, ShowOne):
+    """Evict least recently used images down to --max-size / --max-count."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        return _add_common(super().get_parser(prog_name))
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        from volumelib import exceptions as exc
+        if parsed_args.max_size is None and parsed_args.max_count is None:
             raise exc.InvalidArgument(reason="prune needs --max-size and/or --max-count")
-        files, freed = cache.prune()
-        return {"files": files, "bytes": freed}, 0
-    if action == "clean":
-        return {"removed": cache.clean(stall_time=args.stall_time)}, 0
-    if bool(args.image_ids) == bool(args.all):
-        raise exc.InvalidArgument(reason="delete needs image ids or --all (not both)")
-    if args.queued:
+        files, freed = self.cache(parsed_args).prune()
+        return common.show_dict({"files": files, "bytes": freed})
+
+
+class Clean(_CacheCommand, ShowOne):
+    """Remove failed, abandoned and stalled downloads."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = _add_common(super().get_parser(prog_name))
+        parser.add_argument("--stall-time", type=float,
+                            help="seconds without progress after which a download is "
+                                 "stalled (default 86400)")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        removed = self.cache(parsed_args).clean(stall_time=parsed_args.stall_time)
+        return common.show_dict({"removed": removed})
+
+
+class DeleteImages(_CacheCommand, ShowOne):
+    """Delete cached (or, with --queued, queued) images."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = _add_common(super().get_parser(prog_name))
+        parser.add_argument("image_ids", nargs="*", metavar="IMAGE_ID")
+        parser.add_argument("--all", action="store_true", help="every image")
+        parser.add_argument("--queued", action="store_true", help="act on the queue")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        from volumelib import exceptions as exc
+        args = parsed_args
+        if bool(args.image_ids) == bool(args.all):
+            raise exc.InvalidArgument(reason="delete needs image ids or --all (not both)")
+        cache = self.cache(args)
+        if args.queued:
+            if args.all:
+                return common.show_dict({"deleted": cache.delete_all_queued_images()})
+            count = sum(1 for i in args.image_ids if cache.is_queued(i))
+            for image_id in args.image_ids:
+                cache.delete_queued_image(image_id)
+            return common.show_dict({"deleted": count})
         if args.all:
-            return {"deleted": cache.delete_all_queued_images()}, 0
-        count = sum(1 for i in args.image_ids if cache.is_queued(i))
+            return common.show_dict({"deleted": cache.delete_all_cached_images()})
+        count = sum(1 for i in args.image_ids if cache.is_cached(i))
         for image_id in args.image_ids:
-            cache.delete_queued_image(image_id)
-        return {"deleted": count}, 0
-    if args.all:
-        return {"deleted": cache.delete_all_cached_images()}, 0
-    count = sum(1 for i in args.image_ids if cache.is_cached(i))
-    for image_id in args.image_ids:
-        cache.delete_cached_image(image_id)
-    return {"deleted": count}, 0
-
-
-def _print_text(action: str, result: dict[str, Any], out: TextIO) -> None:
-    if action == "list":
-        cached, queued = result.get("cached"), result.get("queued", [])
-        if cached is not None:
-            out.write(f"{'IMAGE ID':<40} {'SIZE':>10} {'HITS':>5}  {'LAST ACCESSED':<25} "
-                      f"SOURCE\n")
-            for e in cached:
-                out.write(f"{e['image_id']:<40} {_human(e['size']):>10} {e['hits']:>5}  "
-                          f"{_iso(e['last_accessed']):<25} {e['meta'].get('source', '')}\n")
-            out.write(f"{len(cached)} cached, {_human(result['cache_size'])} in use\n")
-        for q in queued:
-            out.write(f"queued: {q['image_id']} {q.get('source') or '(no source)'}\n")
-        return
-    if action == "prefetch":
-        for image_id in result["cached"]:
-            out.write(f"cached: {image_id}\n")
-        for image_id, reason in result["failed"].items():
-            out.write(f"failed: {image_id}: {reason}\n")
-        return
-    for key, value in result.items():
-        out.write(f"{key}: {value}\n")
-
-
-def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run a parsed ``image-cache`` command; prints the result, returns the exit code."""
-    from volumelib import exceptions as exc
-
-    out = out or sys.stdout
-    try:
-        result, code = _act(args)
-    except exc.VolumelibError as e:
-        if getattr(args, "debug", False):
-            raise
-        print(f"volumelib: error: {e}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        out.write(json.dumps(result, sort_keys=True) + "\n")
-    else:
-        _print_text(args.image_cache_action, result, out)
-    return code
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="volumelib")
-    register(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+            cache.delete_cached_image(image_id)
+        return common.show_dict({"deleted": count})

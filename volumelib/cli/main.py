@@ -1,119 +1,320 @@
-"""``volumelib`` command: ``--version``, ``demo``, ``db upgrade|current|downgrade`` and
-``image-cache list|queue|prefetch|prune|clean|delete``.
+"""The ``volumelib`` command, built on cliff (the OpenStack client's framework)::
 
-Exit codes: 0 success, 1 a volumelib error (one line on stderr; the traceback with
-``--debug``), 2 bad usage.
+    volumelib [--config FILE] [--backend NAME] [--debug] COMMAND [ARGS] [-f FORMAT] [-c COL]
+
+Commands: ``volume create|list|show|extend|delete|attach|detach|clone|revert``,
+``snapshot create|list|show|delete``, ``group ...``, ``backend stats|health|gc|list``, ``pool add|list|show|set|remove``,
+``type create|list|show|delete``,
+``image-cache ...``, ``db upgrade|current|downgrade``, ``demo``. See ``docs/cli.md``.
+
+Exit codes (stable; scripts may rely on them):
+
+== ==================================================================================
+0  success
+1  the operation failed (a backend or store error, anything unexpected)
+2  bad usage: unknown command or option, malformed value, bad or missing config
+3  not found: the volume, snapshot, group or backend named does not exist
+4  busy, retry later: another writer or operation holds the resource (retryable)
+5  refused in the resource's current state (in use, has snapshots, already exists)
+6  not supported by this backend's driver
+== ==================================================================================
+
+Errors are one line on stderr (``volumelib: error: ...``); ``--debug`` adds the
+traceback and DEBUG logging.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from typing import Any
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from cliff.app import App
+from cliff.commandmanager import CommandManager
+from cliff.help import HelpExit
 
 from volumelib._version import __version__
 
-__all__ = ["main"]
+__all__ = ["main", "VolumelibApp", "exit_code_for", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE",
+           "EXIT_NOT_FOUND", "EXIT_BUSY", "EXIT_STATE", "EXIT_NOT_SUPPORTED", "COMMANDS"]
+
+LOG = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_BUSY = 4
+EXIT_STATE = 5
+EXIT_NOT_SUPPORTED = 6
+
+PROG = "volumelib"
+
+#: Command name -> "module:Class", imported only when the command runs.
+COMMANDS: dict[str, str] = {
+    "volume create": "volumes:CreateVolume",
+    "volume list": "volumes:ListVolumes",
+    "volume show": "volumes:ShowVolume",
+    "volume extend": "volumes:ExtendVolume",
+    "volume delete": "volumes:DeleteVolume",
+    "volume attach": "volumes:AttachVolume",
+    "volume detach": "volumes:DetachVolume",
+    "volume clone": "volumes:CloneVolume",
+    "volume revert": "volumes:RevertVolume",
+    "snapshot create": "volumes:CreateSnapshot",
+    "snapshot list": "volumes:ListSnapshots",
+    "snapshot show": "volumes:ShowSnapshot",
+    "snapshot delete": "volumes:DeleteSnapshot",
+    "group create": "groups:CreateGroup",
+    "group create-from-src": "groups:CreateGroupFromSource",
+    "group list": "groups:ListGroups",
+    "group show": "groups:ShowGroup",
+    "group update": "groups:UpdateGroup",
+    "group delete": "groups:DeleteGroup",
+    "group snapshot-create": "groups:CreateGroupSnapshot",
+    "group snapshot-list": "groups:ListGroupSnapshots",
+    "group snapshot-show": "groups:ShowGroupSnapshot",
+    "group snapshot-delete": "groups:DeleteGroupSnapshot",
+    "pool add": "control:AddPool",
+    "pool list": "control:ListPools",
+    "pool show": "control:ShowPool",
+    "pool set": "control:SetPool",
+    "pool remove": "control:RemovePool",
+    "type create": "control:CreateType",
+    "type list": "control:ListTypes",
+    "type show": "control:ShowType",
+    "type delete": "control:DeleteType",
+    "backend list": "admin:ListBackends",
+    "backend stats": "admin:BackendStats",
+    "backend health": "admin:BackendHealth",
+    "backend gc": "admin:BackendGc",
+    "db upgrade": "admin:DbUpgrade",
+    "db current": "admin:DbCurrent",
+    "db downgrade": "admin:DbDowngrade",
+    "demo": "admin:Demo",
+    "image-cache list": "image_cache:ListImages",
+    "image-cache queue": "image_cache:QueueImage",
+    "image-cache prefetch": "image_cache:Prefetch",
+    "image-cache prune": "image_cache:Prune",
+    "image-cache clean": "image_cache:Clean",
+    "image-cache delete": "image_cache:DeleteImages",
+}
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="volumelib", description="Block volumes on real storage, no control plane.")
-    parser.add_argument("--version", action="version", version=f"volumelib {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="log at DEBUG and show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="create, snapshot, clone, attach and delete a real "
-                                       "volume (file driver, SQLite), printing each step")
-    demo.add_argument("--workdir", help="where to keep the files (default: a temp dir)")
-    demo.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
-    demo.add_argument("--size", type=int, default=1, help="volume size in GiB (default 1)")
-    demo.add_argument("-f", "--format", choices=("text", "json"), default="text",
-                      help="output format")
-    db = sub.add_parser("db", help="the SQL store's schema (alembic migrations)")
-    db.add_argument("--url", default=os.environ.get("VOLUMELIB_DB_URL"),
-                    help="database URL (default: $VOLUMELIB_DB_URL), e.g. "
-                         "sqlite:////var/lib/volumelib/db.sqlite")
-    db.add_argument("-f", "--format", choices=("text", "json"), default="text")
-    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = db_sub.add_parser("upgrade", help="create or upgrade the schema")
-    up.add_argument("revision", nargs="?", default="head")
-    db_sub.add_parser("current", help="show the schema revision")
-    down = db_sub.add_parser("downgrade", help="downgrade the schema")
-    down.add_argument("revision", help="target revision ('base' drops every table)")
-    down.add_argument("--yes", action="store_true",
-                      help="confirm a downgrade to base, which deletes all data")
-    from volumelib.cli import image_cache as image_cache_cli
-    image_cache_cli.register(sub)
-    return parser
+class _LazyCommand:
+    """A CommandManager entry that imports its command class on first use."""
+
+    def __init__(self, name: str, target: str) -> None:
+        self.name = name
+        module, _, attr = target.partition(":")
+        self.value = f"volumelib.cli.{module}:{attr}"
+        self._module, self._attr = f"volumelib.cli.{module}", attr
+
+    def load(self) -> Any:
+        import importlib
+        return getattr(importlib.import_module(self._module), self._attr)
 
 
-def _db(args: argparse.Namespace) -> dict[str, Any]:
+def build_command_manager() -> CommandManager:
+    manager = CommandManager("volumelib.cli")
+    for name, target in COMMANDS.items():
+        manager.commands[name] = _LazyCommand(name, target)  # type: ignore[assignment]
+    return manager
+
+
+class UsageError(Exception):
+    """A command line the parser rejected (exit code 2)."""
+
+
+def _one_line_errors(parser: argparse.ArgumentParser, label: str = "") -> None:
+    """Make ``parser`` raise :class:`UsageError` instead of printing usage and exiting."""
+    def error(message: str) -> NoReturn:
+        prefix = f"{label}: " if label else ""
+        raise UsageError(f"{prefix}{message} (see '{parser.prog} --help')")
+    parser.error = error  # type: ignore[method-assign]
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The documented exit code for an exception raised by a command."""
     from volumelib import exceptions as exc
-    from volumelib.persistence.dbms import migrate
 
-    if not args.url:
-        raise exc.InvalidConfig(reason="no database: pass --url or set VOLUMELIB_DB_URL")
-    if args.db_command == "upgrade":
-        return {"revision": migrate.upgrade(args.url, args.revision)}
-    if args.db_command == "current":
-        found = migrate.current(args.url)
-        return {"revision": found, "head": migrate.HEAD_REVISION,
-                "up_to_date": found == migrate.HEAD_REVISION}
-    if args.revision == "base" and not args.yes:
-        raise exc.InvalidArgument(reason="downgrading to base deletes every volumelib "
-                                         "table and its data; add --yes to confirm")
-    return {"revision": migrate.downgrade(args.url, args.revision)}
-
-
-def _configure_logging(debug: bool) -> None:
-    """The command is an application, so it owns logging (the library never touches it).
-
-    os-brick warns on every host without iSCSI or NVMe initiators while gathering
-    connector properties; that is noise for a user of the local connector, so it is
-    shown only with ``--debug``. Likewise eventlet's deprecation warning, which
-    os-brick's import triggers.
-    """
-    import warnings
-
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not debug:
-        logging.getLogger("os_brick").setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
+    if not isinstance(error, exc.VolumelibError):
+        return EXIT_ERROR
+    if getattr(error, "retryable", False):
+        return EXIT_BUSY
+    if isinstance(error, exc.NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(error, (exc.InsufficientCapacity, exc.QuotaExceeded, exc.NoValidBackend)):
+        return EXIT_ERROR
+    if isinstance(error, exc.InvalidArgument):
+        return EXIT_USAGE
+    if isinstance(error, (exc.InvalidState, exc.AlreadyExists)):
+        return EXIT_STATE
+    if isinstance(error, exc.NotSupported):
+        return EXIT_NOT_SUPPORTED
+    return EXIT_ERROR
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    _configure_logging(args.debug)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if args.command == "demo":
-        from volumelib import demo
-        return demo.run(workdir=args.workdir, keep=args.keep, size_gb=args.size,
-                        fmt=args.format)
-    if args.command == "image-cache":
-        from volumelib.cli import image_cache as image_cache_cli
-        return image_cache_cli.run(args)
-    from volumelib import exceptions as exc
+def _legacy_argv(argv: list[str]) -> list[str]:
+    """Accept the pre-cliff order ``db --url URL [-f json] ACTION`` too: options given
+    between ``db`` and its action move after the action."""
+    if not argv or argv[0] != "db":
+        return argv
+    rest = argv[1:]
+    for i, word in enumerate(rest):
+        if word in ("upgrade", "current", "downgrade") and i > 0:
+            return ["db", word, *rest[:i], *rest[i + 1:]]
+    return argv
+
+
+class VolumelibApp(App):
+    """The ``volumelib`` application."""
+
+    NAME = PROG
+    DEFAULT_VERBOSE_LEVEL = 0
+    CONSOLE_MESSAGE_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+    def __init__(self, stdout: Any = None, stderr: Any = None) -> None:
+        super().__init__(description="Block volumes on real storage, no control plane.",
+                         version=__version__, command_manager=build_command_manager(),
+                         stdout=stdout, stderr=stderr, deferred_help=True)
+        self._ctx: Any = None
+
+    def build_option_parser(self, description: str | None, version: str | None,
+                            argparse_kwargs: dict[str, Any] | None = None
+                            ) -> argparse.ArgumentParser:
+        parser = super().build_option_parser(description, version,
+                                             dict(argparse_kwargs or {}, prog=PROG))
+        for action in parser._actions:
+            if isinstance(action, argparse._VersionAction):
+                action.version = f"{PROG} {version}"
+        parser.add_argument("--config", metavar="FILE", default=None,
+                            help="YAML or ini file with persistence_config and backends "
+                                 "(default: $VOLUMELIB_CONFIG)")
+        parser.add_argument("--backend", metavar="NAME",
+                            default=os.environ.get("VOLUMELIB_BACKEND") or None,
+                            help="the configured backend to use when there are several "
+                                 "(default: $VOLUMELIB_BACKEND)")
+        _one_line_errors(parser)
+        return parser
+
+    @property
+    def ctx(self) -> Any:
+        """The run's :class:`volumelib.cli.common.Context` (config, store, backends)."""
+        if self._ctx is None:
+            from volumelib.cli.common import Context
+            self._ctx = Context(self.options.config, self.options.backend)
+        return self._ctx
+
+    def configure_logging(self) -> None:
+        """The command is an application, so it owns logging (the library never does).
+
+        WARNING by default, INFO with ``-v``, DEBUG with ``-vv`` or ``--debug``.
+        os-brick's warnings about initiators this host lacks, and eventlet's deprecation
+        warning that os-brick's import triggers, are shown only with ``--debug``.
+        """
+        import warnings
+        level = logging.DEBUG if self.options.debug else {
+            0: logging.WARNING, 1: logging.INFO}.get(self.options.verbose_level, logging.DEBUG)
+        root = logging.getLogger()
+        root.setLevel(level)
+        console = logging.StreamHandler(self.stderr)
+        console.setFormatter(logging.Formatter(self.CONSOLE_MESSAGE_FORMAT))
+        root.addHandler(console)
+        if self.options.log_file:
+            handler = logging.FileHandler(self.options.log_file)
+            handler.setFormatter(logging.Formatter(self.LOG_FILE_MESSAGE_FORMAT))
+            root.addHandler(handler)
+        if not self.options.debug:
+            logging.getLogger("os_brick").setLevel(logging.ERROR)
+            logging.getLogger("stevedore").setLevel(logging.ERROR)
+            warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+    def fail(self, error: BaseException) -> int:
+        """Report ``error`` as one line (plus the traceback with ``--debug``)."""
+        from volumelib import exceptions as exc
+        debug = getattr(getattr(self, "options", None), "debug", False)
+        if debug:
+            traceback.print_exception(error, file=self.stderr)
+        if isinstance(error, (exc.VolumelibError, UsageError)):
+            text = str(error)
+        else:
+            text = f"unexpected {type(error).__name__}: {error}"
+            if not debug:
+                text += " (run with --debug for the traceback)"
+        text = " ".join(text.split())
+        self.stderr.write(f"{PROG}: error: {text}\n")
+        self.stderr.flush()
+        return exit_code_for(error)
+
+    def run(self, argv: list[str]) -> int:
+        try:
+            self.options, remainder = self.parser.parse_known_args(argv)
+        except UsageError as e:
+            return self.fail(e)
+        self.configure_logging()
+        if self.options.deferred_help:  # `volumelib --help`, `volumelib volume list --help`
+            if not remainder:
+                self.print_help_if_requested()  # prints and exits 0
+            remainder = ["help", *remainder]
+        if not remainder:
+            self.parser.print_help(self.stderr)
+            return EXIT_USAGE
+        try:
+            return self.run_subcommand(_legacy_argv(remainder))
+        except BrokenPipeError:
+            return 141
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            if self._ctx is not None:
+                self._ctx.close()
+
+    def run_subcommand(self, argv: list[str]) -> int:
+        if argv and argv[0].startswith("-"):
+            return self.fail(UsageError(f"unknown option {argv[0]!r} (see '{PROG} --help')"))
+        try:
+            factory, name, sub_argv = self.command_manager.find_command(argv)
+        except ValueError:
+            words = " ".join(w for w in argv if not w.startswith("-"))
+            verbs = sorted(c.split(" ", 1)[1] for c in COMMANDS if c.split(" ")[0] == argv[0]
+                           and " " in c)
+            hint = f"; {argv[0]} takes {', '.join(verbs)}" if verbs else ""
+            return self.fail(UsageError(f"unknown command {words!r}{hint} "
+                                        f"(see '{PROG} help')"))
+        cmd = factory(self, self.options, cmd_name=name)
+        try:
+            parser = cmd.get_parser(f"{PROG} {name}")
+            _one_line_errors(parser, name)
+            parsed = parser.parse_args(sub_argv)
+            return int(cmd.run(parsed) or 0)
+        except HelpExit:
+            return EXIT_OK
+        except SystemExit as e:  # --help of a command
+            return e.code if isinstance(e.code, int) else EXIT_OK
+        except ValueError as e:
+            if str(e).startswith("No recognized column names"):  # cliff's -c check
+                return self.fail(UsageError(f"{name}: {e}"))
+            if name == "help" and str(e).startswith("Unknown command"):
+                return self.fail(UsageError(f"help: no command {' '.join(sub_argv)!r}"))
+            return self.fail(e)
+        except Exception as e:  # noqa: BLE001 - every error becomes one line + a code
+            return self.fail(e)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``volumelib`` command; returns the exit code."""
+    app = VolumelibApp()
     try:
-        result = _db(args)
-    except exc.VolumelibError as e:
-        if args.debug:
-            raise
-        print(f"volumelib: error: {e}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        print(json.dumps(result, sort_keys=True))
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value if value is not None else '(none)'}")
-    return 0
+        return app.run(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:  # --version, --help
+        return e.code if isinstance(e.code, int) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
