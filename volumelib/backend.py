@@ -16,6 +16,7 @@ from volumelib.objects.common import Status, apply_model_update, call_driver
 from volumelib.persistence.base import DB
 
 if TYPE_CHECKING:
+    from volumelib.control.leases import LeaseManager
     from volumelib.objects import Volume
     from volumelib.persistence.base import PersistenceDriverBase
 
@@ -35,6 +36,10 @@ def spec_is_true(specs: Mapping[str, Any], key: str) -> bool:
     if value.lower().startswith("<is>"):
         value = value[4:].strip()
     return value.lower() in ("true", "1", "yes", "on")
+
+
+def _gone(name: str) -> Any:
+    raise exc.BackendNotFound(backend_name=name)
 
 
 class _BackendDB(DB):
@@ -97,6 +102,7 @@ class Backend:
             raise exc.BackendError(backend_name=self._id, operation="set up",
                                    reason=f"{type(e).__name__}: {e}") from e
         self._stats: dict[str, Any] | None = None
+        self._leases: Any = None
         core.register_backend(self)
         LOG.debug("backend %s ready: %r", self._id, self.driver)
 
@@ -123,6 +129,18 @@ class Backend:
     @property
     def capabilities(self) -> frozenset[Capability]:
         return self.driver.capabilities
+
+    @property
+    def leases(self) -> LeaseManager:
+        """Leases in this backend's store (:mod:`volumelib.control.leases`)."""
+        if self._leases is None:
+            import weakref
+
+            from volumelib.control.leases import LeaseManager
+            me, name = weakref.ref(self), self._id
+            self._leases = LeaseManager(
+                lambda: (me() or _gone(name)).persistence)
+        return self._leases
 
     def __repr__(self) -> str:
         return f"<Backend {self._id} driver={self.driver_name}>"
@@ -219,7 +237,8 @@ class Backend:
                       id: str | None = None, multiattach: bool | None = None,
                       image: Any = None, image_cache: Any = None,
                       progress: Callable[[str, float, float | None], None] | None = None,
-                      image_volume_cache: bool | None = None) -> Volume:
+                      image_volume_cache: bool | None = None,
+                      idempotent: bool = False) -> Volume:
         """Create a volume of ``size`` GiB, empty or holding ``image``.
 
         Args:
@@ -239,17 +258,36 @@ class Backend:
                 converting (percent) and cloning.
             image_volume_cache: keep a cached image-volume per image in this backend
                 and clone it (tier 2); default: when the backend clones cheaply.
+            idempotent: create by name (for plugins that retry): if the project
+                already has a live volume called ``name``, return it when ``size``,
+                ``description``, ``metadata``, the type, ``multiattach`` and the backend
+                match, raise ``NameConflict`` listing the differences otherwise.
+                Concurrent idempotent creates of one name (any process or host) end
+                with one volume: they serialize on a lease on the key
+                ``name:<project>:<name>`` and the later callers wait (up to twice the
+                operation lease ttl, then ``ResourceBusy``) for the first. Needs
+                ``name``; not with ``image``.
 
         Raises:
             InvalidSize, InvalidName, InvalidId, InvalidArgument: bad input; nothing stored.
             InsufficientCapacity: the backend has no room; nothing stored.
             AlreadyExists: ``id`` is taken.
+            NameConflict: (``idempotent``) the name is taken with other parameters.
+            QuotaExceeded: the project's ``volumes`` or ``gigabytes`` limit; nothing
+                stored.
             BackendError: the driver failed; the volume is stored in ``error``.
             ImageError: (``volumelib.image_cache.exceptions``) the image is missing,
                 cannot be downloaded, is corrupt, does not match its checksum or does
                 not fit (``ImageTooLarge``): nothing stored, or, when found only while
                 writing it, the volume is stored ``error`` with its storage removed.
         """
+        if idempotent:
+            if image is not None or image_cache is not None or progress is not None \
+                    or image_volume_cache:
+                raise exc.InvalidArgument(reason="idempotent create does not take an image")
+            return self._create_by_name(size=size, name=name, description=description,
+                                        metadata=metadata, volume_type=volume_type, id=id,
+                                        multiattach=multiattach)
         if image is not None:
             from volumelib.image_cache import provision
             return provision.create_volume_from_image(
@@ -270,6 +308,7 @@ class Backend:
                        call: Callable[[VolumeDriver, VolumeInfo], Any],
                        multiattach: bool | None = None, snapshot_id: str | None = None,
                        source_volid: str | None = None) -> Volume:
+        from volumelib.control import quotas
         from volumelib.objects import Volume
         size = validation.check_size(size)
         name = validation.check_name(name)
@@ -289,7 +328,13 @@ class Backend:
                           volume_type_id=type_id, volume_type=specs, metadata=metadata,
                           multiattach=bool(multiattach), snapshot_id=snapshot_id,
                           source_volid=source_volid)
-        self.persistence.set_volume(vol)
+        store = self.persistence
+        reservation = quotas.reserve(store, settings.project_id, volumes=1, gigabytes=size)
+        try:
+            store.set_volume(vol)
+        except Exception:
+            reservation.cancel()
+            raise
         core.checkpoint("volume.create.intent_stored")
         try:
             update = call_driver(self, operation, call, self.driver, vol.info(),
@@ -302,6 +347,65 @@ class Backend:
         vol.status = Status.AVAILABLE
         vol.save()
         return vol
+
+    def _create_by_name(self, *, size: Any, name: Any, description: Any, metadata: Any,
+                        volume_type: Any, id: Any, multiattach: bool | None) -> Volume:
+        """``create_volume(..., idempotent=True)``: see there."""
+        import hashlib
+        import time
+
+        size = validation.check_size(size)
+        name = validation.check_name(name)
+        if not name:
+            raise exc.InvalidName(name=name, reason="an idempotent create needs a name")
+        description = validation.check_description(description)
+        metadata = validation.check_metadata(metadata)
+        type_id, specs = self._resolve_type(volume_type)
+        if multiattach is None:
+            multiattach = spec_is_true(specs, "multiattach")
+        project_id = core.settings().project_id
+        key = f"name:{project_id or ''}:{name}"
+        if len(key) > 255:
+            key = "name:" + hashlib.sha256(key.encode()).hexdigest()
+        wanted = {"size": size, "description": description, "metadata": metadata,
+                  "volume_type_id": type_id, "volume_type": specs,
+                  "multiattach": bool(multiattach), "backend_name": self._id}
+        store = self.persistence
+        manager = self.leases
+        deadline = time.monotonic() + 2 * core.settings().operation_lease_ttl
+        delay = 0.02
+        while True:
+            try:
+                with manager.operation(key, "create_volume"):
+                    found = [v for v in store.get_volumes(volume_name=name)
+                             if v.project_id == project_id and v.status not in
+                             (Status.DELETING, Status.ERROR_DELETING, Status.DELETED)]
+                    if not found:
+                        return self._create_volume(
+                            size=size, name=name, description=description,
+                            metadata=metadata, volume_type=volume_type, id=id,
+                            multiattach=multiattach, operation="create_volume",
+                            call=lambda drv, info: drv.create_volume(info))
+                    vol = sorted(found, key=lambda v: (v.created_at is None,
+                                                       v.created_at, v.id))[0]
+                    differences = {f: {"existing": getattr(vol, f), "requested": value}
+                                   for f, value in wanted.items()
+                                   if getattr(vol, f) != value}
+                    if id is not None and vol.id != id:
+                        differences["id"] = {"existing": vol.id, "requested": id}
+                    if differences:
+                        raise exc.NameConflict(resource="Volume", name=name,
+                                               project_id=project_id,
+                                               differences=differences, volume_id=vol.id)
+                    backend = core.get_backend(vol.backend_name, required=False)
+                    vol._bind(backend if backend is not None else self)
+                    LOG.debug("idempotent create of %r: volume %s exists", name, vol.id)
+                    return vol
+            except exc.ResourceBusy:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def validate_connector(self, connector_properties: Any) -> dict[str, Any]:
         """Check that this backend can connect to a host with these properties.

@@ -38,6 +38,10 @@ class Settings:
     file_locks_path: str | None = None
     fail_on_missing_backend: bool = True
     host: str = dataclasses.field(default_factory=socket.gethostname)
+    #: Seconds of a library operation's lease between heartbeats (``control.leases``).
+    operation_lease_ttl: float = 30.0
+    #: Leases on a resource that may expire without release before it goes to ``error``.
+    lease_retry_budget: int = 3
 
 
 _lock = threading.RLock()
@@ -47,7 +51,8 @@ _backends: weakref.WeakValueDictionary[str, Backend] = weakref.WeakValueDictiona
 
 def setup(persistence_config: Any = None, project_id: str | None = None,
           user_id: str | None = None, file_locks_path: str | None = None,
-          fail_on_missing_backend: bool = True, host: str | None = None) -> Settings:
+          fail_on_missing_backend: bool = True, host: str | None = None,
+          operation_lease_ttl: float = 30.0, lease_retry_budget: int = 3) -> Settings:
     """Choose the store and the identity used by objects created from now on.
 
     Args:
@@ -59,21 +64,39 @@ def setup(persistence_config: Any = None, project_id: str | None = None,
             process raises ``BackendNotFound`` (``False``: the object loads without a
             driver, enough to attach from connection info).
         host: this host's name in connection records (default: the hostname).
+        operation_lease_ttl: seconds of the lease a library operation (delete,
+            extend, clone, snapshot, attach...) holds on its volume, renewed every third
+            of it while the driver works; after a crash the volume is busy that long.
+        lease_retry_budget: leases on one resource that may run out without release
+            (crashed holders) before the resource is moved to ``error``; 0: never.
+            See :mod:`volumelib.control.leases`.
 
     Raises:
         InvalidPersistence: the config names no store.
+        InvalidConfig: a bad ``file_locks_path``, ``operation_lease_ttl`` or
+            ``lease_retry_budget``; nothing changed.
     """
     from volumelib.persistence import setup as persistence_setup
 
-    store = persistence_setup(persistence_config)
     if file_locks_path is not None and not isinstance(file_locks_path, str):
         raise exc.InvalidConfig(reason=f"file_locks_path must be a path, not {file_locks_path!r}")
+    if isinstance(operation_lease_ttl, bool) or not isinstance(operation_lease_ttl, (int, float)) \
+            or not 0 < operation_lease_ttl < float("inf"):
+        raise exc.InvalidConfig(reason=f"operation_lease_ttl must be seconds > 0, not "
+                                       f"{operation_lease_ttl!r}")
+    if isinstance(lease_retry_budget, bool) or not isinstance(lease_retry_budget, int) \
+            or lease_retry_budget < 0:
+        raise exc.InvalidConfig(reason=f"lease_retry_budget must be an integer >= 0, not "
+                                       f"{lease_retry_budget!r}")
+    store = persistence_setup(persistence_config)
     with _lock:
         _settings.persistence = store
         _settings.project_id = project_id
         _settings.user_id = user_id
         _settings.file_locks_path = file_locks_path
         _settings.fail_on_missing_backend = bool(fail_on_missing_backend)
+        _settings.operation_lease_ttl = float(operation_lease_ttl)
+        _settings.lease_retry_budget = lease_retry_budget
         if host:
             _settings.host = host
     LOG.debug("volumelib set up with %r", store)

@@ -33,10 +33,23 @@ moment it is found cannot mistake a new object for an orphan.
 
 Another process may touch the same record meanwhile: every write here is a
 compare-and-set, and a record that changed under gc is skipped and reported.
+
+Leases (:mod:`volumelib.control.leases`) make it safe to run from several processes
+and hosts at once, next to running operations:
+
+* one ``gc()`` per backend at a time: it holds the lease ``gc:<backend>`` while it
+  runs; a second one returns at once with ``busy`` in its report and did nothing;
+* each record is reconciled under the same operation lease as the library's own
+  operations on it: a record another caller is operating on is skipped
+  (``busy``), one that changed meanwhile too. A lease of an operation whose heartbeat
+  stopped more than ``older_than`` seconds ago (its process died) is taken over,
+  which counts in the resource's retry budget;
+* finally it expires the leases past their grace (``LeaseManager.expire``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from typing import TYPE_CHECKING, Any
@@ -73,17 +86,55 @@ def collect(backend: Backend, *, older_than: float | None = 600,
         cutoff = (datetime.datetime.now(datetime.timezone.utc)
                   - datetime.timedelta(seconds=older_than))
     report: dict[str, Any] = {"backend": backend.id, "dry_run": dry_run, "actions": [],
-                              "skipped": [], "orphans": []}
-    store = backend.persistence
+                              "skipped": [], "orphans": [], "leases": {}}
+    if dry_run:
+        return _collect(backend, report, cutoff, dry_run)
+    try:
+        with backend.leases.operation(f"gc:{backend.id}", "gc",
+                                      stale_before=_lease_cutoff(cutoff)):
+            return _collect(backend, report, cutoff, dry_run)
+    except exc.ResourceBusy as e:
+        LOG.info("gc of %s skipped: %s", backend.id, e)
+        report["busy"] = {"holder": e.holder, "expires_at": e.expires_at}
+        return report
 
-    def act(kind: str, obj_id: str, action: str, func: Any) -> None:
+
+def _lease_cutoff(cutoff: datetime.datetime | None) -> datetime.datetime:
+    """Operation leases not renewed since the records' cutoff belong to dead processes
+    (``older_than=None``, like 0: all of them)."""
+    return cutoff or datetime.datetime.now(datetime.timezone.utc)
+
+
+def _collect(backend: Backend, report: dict[str, Any], cutoff: datetime.datetime | None,
+             dry_run: bool) -> dict[str, Any]:
+    store = backend.persistence
+    leases = backend.leases
+    lease_cutoff = _lease_cutoff(cutoff)
+
+    def act(kind: str, obj_id: str, action: str, func: Any, record: Any = None,
+            leased: tuple[Any, ...] = ()) -> None:
+        """Run ``func`` under the operation leases of ``leased``, if ``record`` did not
+        change since gc read it."""
         entry = {"kind": kind, "id": obj_id, "action": action}
         if dry_run:
             report["actions"].append(entry)
             return
         try:
-            func()
-        except exc.ConcurrentModification as e:
+            with contextlib.ExitStack() as stack:
+                for target in leased:
+                    stack.enter_context(leases.operation(target, "gc",
+                                                         stale_before=lease_cutoff))
+                if record is not None:
+                    version = record.__dict__.get("_db_version")
+                    record._reload()
+                    if record.__dict__.get("_db_version") != version:
+                        raise exc.ConcurrentModification(resource=record.OBJ_NAME,
+                                                         id=record.id, expected=version)
+                func()
+        except exc.ResourceBusy as e:
+            report["skipped"].append({**entry, "reason": f"busy: {e}"})
+            return
+        except (exc.ConcurrentModification, exc.NotFound) as e:
             report["skipped"].append({**entry, "reason": str(e)})
             return
         except Exception as e:  # noqa: BLE001 - gc reports and goes on
@@ -102,15 +153,17 @@ def collect(backend: Backend, *, older_than: float | None = 600,
                 or not _stale(conn, cutoff):
             continue
         conn._bind(backend)
+        vol = volumes[conn.volume_id]
         if conn.status in (ConnectionStatus.CONNECTING, ConnectionStatus.DISCONNECTING):
             act("connection", conn.id, "finish disconnect",
-                lambda c=conn: _drop_connection(backend, c))
+                lambda c=conn: _drop_connection(backend, c), conn, (vol,))
         elif conn.status == ConnectionStatus.ATTACHING:
             act("connection", conn.id, "back to connected",
-                lambda c=conn: _set_status(c, ConnectionStatus.CONNECTED, device=None))
+                lambda c=conn: _set_status(c, ConnectionStatus.CONNECTED, device=None),
+                conn, (vol,))
         else:
             act("connection", conn.id, "back to attached",
-                lambda c=conn: _set_status(c, ConnectionStatus.ATTACHED))
+                lambda c=conn: _set_status(c, ConnectionStatus.ATTACHED), conn, (vol,))
 
     for gs in store.get_group_snapshots():
         if gs.backend_name != backend.id or not _stale(gs, cutoff) \
@@ -139,7 +192,8 @@ def collect(backend: Backend, *, older_than: float | None = 600,
         snap._bind(backend)
         if snap.status in (Status.CREATING, Status.DELETING):
             action = "roll back create" if snap.status == Status.CREATING else "finish delete"
-            act("snapshot", snap.id, action, lambda s=snap: _drop_snapshot(backend, s))
+            act("snapshot", snap.id, action, lambda s=snap: _drop_snapshot(backend, s),
+                snap, (volumes[snap.volume_id], snap))
 
     # Re-read: the connection and snapshot steps above may have changed volumes.
     for vol in store.get_volumes(backend_name=backend.id):
@@ -150,17 +204,20 @@ def collect(backend: Backend, *, older_than: float | None = 600,
             if vol.status != Status.CREATING or not vol.snapshots:
                 action = ("roll back create" if vol.status == Status.CREATING
                           else "finish delete")
-                act("volume", vol.id, action, lambda v=vol: _drop_volume(backend, v))
+                act("volume", vol.id, action, lambda v=vol: _drop_volume(backend, v), vol,
+                    (vol,))
         elif vol.status == Status.EXTENDING:
             act("volume", vol.id, "back to previous status",
                 lambda v=vol: _set_status(v, v.previous_status or Status.AVAILABLE,
-                                          previous_status=None))
+                                          previous_status=None), vol, (vol,))
         elif vol.status == Status.REVERTING:
-            act("volume", vol.id, "mark error", lambda v=vol: _set_status(v, Status.ERROR))
+            act("volume", vol.id, "mark error", lambda v=vol: _set_status(v, Status.ERROR),
+                vol, (vol,))
         elif vol.status in (Status.ATTACHING, Status.DETACHING):
             act("volume", vol.id, "settle attach status",
                 lambda v=vol: _set_status(v, Status.IN_USE if v.connections
-                                          else Status.AVAILABLE, previous_status=None))
+                                          else Status.AVAILABLE, previous_status=None),
+                vol, (vol,))
 
     def is_known(kind: str, obj_id: str) -> bool:
         if kind == "volume":
@@ -179,6 +236,14 @@ def collect(backend: Backend, *, older_than: float | None = 600,
     except exc.VolumelibError as e:
         report["skipped"].append({"kind": "driver", "id": backend.id, "action": "gc",
                                   "reason": str(e)})
+    if not dry_run:
+        try:
+            report["leases"] = leases.expire(
+                older_than=(datetime.datetime.now(datetime.timezone.utc)
+                            - lease_cutoff).total_seconds())
+        except exc.VolumelibError as e:
+            report["skipped"].append({"kind": "lease", "id": "*", "action": "expire",
+                                      "reason": str(e)})
     return report
 
 
@@ -196,6 +261,7 @@ def _mark_group_snapshot(gs: Any, status: str) -> None:
 
 
 def _drop_volume(backend: Backend, vol: Any) -> None:
+    from volumelib.control import quotas
     was_creating = vol.status == Status.CREATING
     vol.status = Status.DELETING
     vol.save()
@@ -207,14 +273,17 @@ def _drop_volume(backend: Backend, vol: Any) -> None:
     call_driver(backend, "delete_volume", backend.driver.delete_volume, vol.info(),
                 resource_id=vol.id)
     vol._record_deleted()
+    quotas.give_back(backend.persistence, vol.project_id, volumes=1, gigabytes=vol.size)
 
 
 def _drop_snapshot(backend: Backend, snap: Any) -> None:
+    from volumelib.control import quotas
     snap.status = Status.DELETING
     snap.save()
     call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, snap.info(),
                 resource_id=snap.id)
     snap._record_deleted()
+    quotas.give_back(backend.persistence, snap.project_id, snapshots=1)
 
 
 def _drop_connection(backend: Backend, conn: Any) -> None:

@@ -218,6 +218,58 @@ volume_types = sa.Table(
     **MYSQL_TABLE_ARGS,
 )
 
+# -- the control plane (revision 0003): no soft deletion, no ``deleted`` columns ------
+
+
+def _control_tail() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", UTCDateTime()),
+        sa.Column("updated_at", UTCDateTime()),
+        sa.Column("version", sa.Integer(), nullable=False),
+    ]
+
+
+pools = sa.Table(
+    "pools", metadata,
+    sa.Column("name", sa.String(NAME), primary_key=True),
+    sa.Column("volume_driver", sa.String(NAME)),
+    sa.Column("driver_config", json_type()),
+    sa.Column("weight", sa.Double()),
+    sa.Column("capabilities", json_type()),
+    sa.Column("description", sa.Text()),
+    sa.Column("enabled", sa.Boolean()),
+    *_control_tail(),
+    **MYSQL_TABLE_ARGS,
+)
+
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("id", sa.String(NAME), primary_key=True),
+    sa.Column("resource_kind", sa.String(STATUS)),
+    sa.Column("holder", sa.String(NAME)),
+    sa.Column("operation", sa.String(NAME)),
+    sa.Column("ttl", sa.Double()),
+    sa.Column("grace", sa.Double()),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("expired_count", sa.Integer()),
+    *_control_tail(),
+    sa.Index("ix_leases_holder", "holder"),
+    sa.Index("ix_leases_expires_at", "expires_at"),
+    **MYSQL_TABLE_ARGS,
+)
+
+quotas = sa.Table(
+    "quotas", metadata,
+    sa.Column("id", sa.String(NAME), primary_key=True),
+    sa.Column("project_id", sa.String(NAME)),
+    sa.Column("resource", sa.String(STATUS)),
+    sa.Column("limit", sa.Integer()),
+    sa.Column("in_use", sa.Integer()),
+    *_control_tail(),
+    sa.Index("ix_quotas_project_id", "project_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
 #: Kind name (``persistence.base.KINDS``) -> table.
 TABLES: dict[str, sa.Table] = {
     "volume": volumes,
@@ -227,4 +279,7 @@ TABLES: dict[str, sa.Table] = {
     "group_snapshot": group_snapshots,
     "key_value": key_values,
     "volume_type": volume_types,
+    "pool": pools,
+    "lease": leases,
+    "quota": quotas,
 }

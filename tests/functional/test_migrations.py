@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from tests.functional.dbfixtures import (db_url, mariadb_server, mariadb_url,  # noqa: F401
                                          pg_server, pg_url, sqlite_url)
 from volumelib import exceptions as exc
+from volumelib.objects import Lease, Pool, Quota
 from volumelib.persistence.dbms import migrate
 from volumelib.persistence.dbms.store import DBPersistence, parse_url
 from volumelib.testing import persistence as suite
 
 TABLES = {"volumes", "snapshots", "connections", "groups", "group_snapshots",
-          "key_values", "volume_types"}
+          "key_values", "volume_types", "pools", "leases", "quotas"}
 
 
 def _tables(url: str) -> set[str]:
@@ -171,3 +172,53 @@ def test_upgrade_from_0001_keeps_rows_and_adds_consistent(db_url):  # noqa: F811
         assert store.get_group_snapshots()[0].consistent is True
     finally:
         store.close()
+
+
+def test_upgrade_from_0002_keeps_rows_and_adds_the_control_plane(db_url):  # noqa: F811
+    """A 0002 database with rows upgrades to 0003 on open: its rows are intact and the
+    pools, leases and quotas tables exist and work; downgrading to 0002 drops just
+    those three."""
+    migrate.upgrade(db_url, "0002")
+    assert migrate.current(db_url) == "0002"
+    assert not {"pools", "leases", "quotas"} & _tables(db_url)
+    _sql(db_url, "INSERT INTO volumes (id, name, size, status, version, deleted)"
+                 " VALUES ('33333333-3333-4333-8333-333333333333', 'old', 3,"
+                 " 'available', 4, false)")
+    _sql(db_url, "INSERT INTO key_values (" + _quote(db_url, "key") + ", value, version)"
+                 " VALUES ('k', 'v', 1)")
+    store = DBPersistence(db_url)
+    try:
+        assert store.schema_revision == migrate.HEAD_REVISION == "0003"
+        assert migrate.current(db_url) == "0003"
+        [vol] = store.get_volumes()
+        assert (vol.name, vol.size, vol.status) == ("old", 3, "available")
+        vol.size = 4
+        store.set_volume(vol)  # the old row's version (4) is honoured
+        assert store.get_volumes()[0].size == 4
+        assert store.get_key_values("k")[0].value == "v"
+        store.set_pool(Pool(name="p", volume_driver="fake", weight=0.5))
+        store.set_lease(Lease(id=vol.id, holder="h", ttl=1.5))
+        store.set_quota(Quota(project_id="pr", resource="volumes", limit=2))
+        assert store.get_pools("p")[0].weight == 0.5
+        assert store.get_leases(vol.id)[0].ttl == 1.5
+        assert store.get_quotas("pr")[0].limit == 2
+    finally:
+        store.close()
+    assert migrate.check(db_url) == []
+    assert migrate.downgrade(db_url, "0002") == "0002"
+    assert _tables(db_url) == (TABLES - {"pools", "leases", "quotas"}) \
+        | {migrate.VERSION_TABLE}
+    store = DBPersistence(db_url)  # and up again
+    try:
+        assert store.get_volumes()[0].size == 4 and store.get_pools() == []
+    finally:
+        store.close()
+
+
+def _quote(url: str, name: str) -> str:
+    """``name`` quoted for the database at ``url`` (``key`` is reserved on MySQL)."""
+    engine = sa.create_engine(parse_url(url))
+    try:
+        return engine.dialect.identifier_preparer.quote(name)
+    finally:
+        engine.dispose()

@@ -94,6 +94,7 @@ class fields:  # noqa: N801 - a namespace of field factories, named like OVO's m
     String = ovo_fields.StringField
     SensitiveString = ovo_fields.SensitiveStringField
     Integer = ovo_fields.IntegerField
+    Float = ovo_fields.FloatField
     Boolean = ovo_fields.BooleanField
     DictOfStrings = ovo_fields.DictOfStringsField
     DictOfNullableStrings = ovo_fields.DictOfNullableStringsField

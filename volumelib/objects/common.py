@@ -122,6 +122,35 @@ class StoredObject(VersionedObject):
         object.__setattr__(self, "_db_version", found[0]._db_version)
         self.obj_reset_changes()
 
+    def _reload(self) -> None:
+        """Catch up with the store before an operation: re-read the row when another
+        writer changed it since this object was read (unsaved changes of this object
+        are kept when nobody did). A never-saved object is left alone.
+
+        Raises:
+            NotFound: (the kind's subclass) the object is no longer stored.
+        """
+        version = self.__dict__.get("_db_version")
+        if version is None:
+            return
+        from volumelib.persistence.base import KINDS
+        kind = KINDS[self._kind()]
+        key = getattr(self, kind.key)
+        found = self.persistence._get(kind, **{kind.key: key})
+        if not found:
+            raise kind.not_found(**{kind.not_found_arg: key})
+        if found[0]._db_version != version:
+            self._values.update(found[0]._values)
+            object.__setattr__(self, "_db_version", found[0]._db_version)
+            self.obj_reset_changes()
+
+    def _operation(self, operation: str) -> Any:
+        """A context manager: ``operation`` runs on this object with nobody else
+        operating on it (an operation lease; ``ResourceBusy`` otherwise). See
+        :meth:`volumelib.control.leases.LeaseManager.operation`."""
+        from volumelib.control.leases import LeaseManager
+        return LeaseManager(self.persistence).operation(self, operation)
+
     def _record_deleted(self) -> None:
         """The driver deleted it: mark it ``deleted`` and remove it from the store
         (a soft-deleting store keeps the row, hidden, with ``deleted_at``)."""

@@ -43,6 +43,12 @@ class ConnectionStatus:
 
 ATTACH_MODES = ("rw", "ro")
 
+#: File-like handles of attaches made in this process (os-brick's userspace RBD
+#: attach returns an open image, not a device path), by connection id. They cannot
+#: be stored: ``device`` keeps ``{"type": "handle", ...}`` and the handle stays here
+#: until ``detach`` closes it (or the process ends, which closes it too).
+_HANDLES: dict[str, Any] = {}
+
 
 class Connection(StoredObject):
     """A volume exported to a host. Make one with ``vol.connect(props)`` or ``vol.attach()``."""
@@ -84,8 +90,13 @@ class Connection(StoredObject):
     # -- properties ------------------------------------------------------------------
 
     @property
-    def path(self) -> str | None:
-        """The local device (``/dev/loop3``...) or handle path once attached."""
+    def path(self) -> Any:
+        """The local device (``/dev/loop3``...) once attached, or, for an attach that
+        yields a file-like handle (``rbd`` in userspace), that handle in the process
+        that attached."""
+        handle = _HANDLES.get(self.id)
+        if handle is not None:
+            return handle
         device = self.device or {}
         return device.get("path")
 
@@ -123,11 +134,18 @@ class Connection(StoredObject):
     @classmethod
     def _connect(cls, volume: Volume, connector_properties: Any,
                  attach_mode: str = "rw") -> Connection:
-        from volumelib import validation
         props = ConnectorProperties.from_dict(connector_properties)
         if attach_mode not in ATTACH_MODES:
             raise exc.InvalidArgument(reason=f"attach_mode must be rw or ro: {attach_mode!r}")
         props.attach_mode = attach_mode
+        with volume._operation("connect"):
+            volume._reload()
+            return cls._connect_locked(volume, props, attach_mode)
+
+    @classmethod
+    def _connect_locked(cls, volume: Volume, props: ConnectorProperties,
+                        attach_mode: str) -> Connection:
+        from volumelib import validation
         volume._require_live()
         backend = volume.backend
         backend.driver.validate_connector(props)
@@ -198,10 +216,26 @@ class Connection(StoredObject):
     def disconnect(self, force: bool = False) -> None:
         """Controller side: revoke this host's access and forget the connection.
 
-        The export is removed with the last connection of the volume.
+        The export is removed with the last connection of the volume. Disconnecting
+        a connection another process removed meanwhile is a no-op.
+
+        Raises:
+            ResourceBusy: another caller is operating on the volume.
         """
         if self.status == ConnectionStatus.DISCONNECTED:
             return
+        from volumelib.control.leases import LeaseManager
+        with LeaseManager(self.persistence).operation(self.volume_id, "disconnect",
+                                                      kind="volume"):
+            try:
+                self._reload()
+            except exc.ConnectionNotFound:
+                self._values["status"] = ConnectionStatus.DISCONNECTED
+                self.obj_reset_changes()
+                return
+            self._disconnect(force)
+
+    def _disconnect(self, force: bool) -> None:
         if self.attached and not force:
             raise exc.VolumeInUse(volume_id=self.volume_id,
                                   reason=f"connection {self.id} is still attached on "
@@ -254,6 +288,11 @@ class Connection(StoredObject):
         except Exception:
             self._settle(ConnectionStatus.CONNECTED)
             raise
+        handle = device.get("path")
+        if handle is not None and not isinstance(handle, str):
+            _HANDLES[self.id] = handle
+            device = {k: v for k, v in device.items() if k != "path"}
+            device.update(type="handle", handle=type(handle).__name__)
         self.device = device
         self.attached_host = core.settings().host
         self.status = ConnectionStatus.ATTACHED
@@ -280,11 +319,16 @@ class Connection(StoredObject):
         self._require_attached_here("detach")
         self.status = ConnectionStatus.DETACHING
         self.save()
+        device = dict(self.device or {})
+        if device.get("type") == "handle":  # closed here, or gone with its process
+            handle = _HANDLES.get(self.id)
+            device = {"path": handle} if handle is not None else {}
         try:
-            brick.disconnect_volume(self.connection_info, self.device, force=force)
+            brick.disconnect_volume(self.connection_info, device, force=force)
         except Exception:
             self._settle(ConnectionStatus.ATTACHED)
             raise
+        _HANDLES.pop(self.id, None)
         self.device = None
         self.attached_host = None
         self.status = ConnectionStatus.CONNECTED

@@ -72,6 +72,15 @@ class Snapshot(StoredObject):
         description = validation.check_description(description)
         metadata = validation.check_metadata(metadata)
         snap_id = validation.new_id(id)
+        with volume._operation("create_snapshot"):
+            volume._reload()
+            return cls._create_locked(volume, name=name, description=description,
+                                      metadata=metadata, snap_id=snap_id)
+
+    @classmethod
+    def _create_locked(cls, volume: Volume, *, name: str | None, description: str | None,
+                       metadata: dict[str, str], snap_id: str) -> Snapshot:
+        from volumelib.control import quotas
         volume._require_status({Status.AVAILABLE, Status.IN_USE}, "snapshot")
         backend = volume.backend
         settings = core.settings()
@@ -81,7 +90,13 @@ class Snapshot(StoredObject):
                    user_id=settings.user_id, backend_name=volume.backend_name,
                    metadata=metadata)
         snap._bind(backend, volume.persistence)
-        snap.persistence.set_snapshot(snap)
+        store = snap.persistence
+        reservation = quotas.reserve(store, snap.project_id, snapshots=1)
+        try:
+            store.set_snapshot(snap)
+        except Exception:
+            reservation.cancel()
+            raise
         core.checkpoint("snapshot.create.intent_stored")
         try:
             update = call_driver(backend, "create_snapshot", backend.driver.create_snapshot,
@@ -99,11 +114,25 @@ class Snapshot(StoredObject):
                       description: str | None = None,
                       metadata: dict[str, str] | None = None, id: str | None = None,
                       volume_type: Any = None) -> Volume:
-        """A new volume with this snapshot's data; ``size`` >= the snapshot's."""
+        """A new volume with this snapshot's data; ``size`` >= the snapshot's.
+
+        Raises:
+            ResourceBusy: another caller is operating on this snapshot.
+        """
+        if size is not None:
+            size = validation.check_size(size)
+        with self._operation("create_volume"):
+            self._reload()
+            return self._create_volume(name=name, size=size, description=description,
+                                       metadata=metadata, id=id, volume_type=volume_type)
+
+    def _create_volume(self, *, name: str | None, size: int | None,
+                       description: str | None, metadata: dict[str, str] | None,
+                       id: str | None, volume_type: Any) -> Volume:
         if self.status != Status.AVAILABLE:
             raise exc.InvalidState(resource=f"Snapshot {self.id}", status=self.status,
                                    reason="creating a volume from it needs available")
-        size = self.volume_size if size is None else validation.check_size(size)
+        size = self.volume_size if size is None else size
         if size < self.volume_size:
             raise exc.InvalidSize(size=size, reason=f"a volume from a snapshot cannot be "
                                                     f"smaller than it ({self.volume_size} GiB)")
@@ -116,7 +145,25 @@ class Snapshot(StoredObject):
             call=lambda drv, vinfo: drv.create_volume_from_snapshot(vinfo, info))
 
     def delete(self) -> None:
-        """Delete the snapshot. Deleting an already deleted snapshot object is a no-op."""
+        """Delete the snapshot. Deleting an already deleted snapshot object (or one
+        another process deleted meanwhile) is a no-op.
+
+        Raises:
+            ResourceBusy: another caller is operating on this snapshot.
+        """
+        if self.status == Status.DELETED:
+            return
+        with self._operation("delete"):
+            try:
+                self._reload()
+            except exc.SnapshotNotFound:
+                self._values["status"] = Status.DELETED
+                self.obj_reset_changes()
+                return
+            self._delete()
+
+    def _delete(self) -> None:
+        from volumelib.control import quotas
         if self.status == Status.DELETED:
             return
         if self.group_snapshot_id is not None:
@@ -138,4 +185,5 @@ class Snapshot(StoredObject):
             self._settle(Status.ERROR_DELETING)
             raise
         self._record_deleted()
+        quotas.give_back(self.persistence, self.project_id, snapshots=1)
 

@@ -119,22 +119,30 @@ class Volume(StoredObject):
     def clone(self, name: str | None = None, size: int | None = None,
               description: str | None = None, metadata: dict[str, str] | None = None,
               id: str | None = None, volume_type: Any = None) -> Volume:
-        """A new volume with this one's data; ``size`` (GiB) >= this size."""
-        self._require_status({Status.AVAILABLE, Status.IN_USE}, "clone")
-        size = self.size if size is None else validation.check_size(size)
-        if size < self.size:
-            raise exc.InvalidSize(size=size,
-                                  reason=f"a clone cannot be smaller than its source "
-                                         f"({self.size} GiB)")
-        backend = self.backend
-        if Capability.CLONE not in backend.capabilities:
-            raise exc.NotSupported(operation="clone", driver=backend.driver_name)
-        src = self.info()
-        return backend._create_volume(
-            size=size, name=name, description=description, metadata=metadata, id=id,
-            volume_type=self._type_ref() if volume_type is None else volume_type,
-            source_volid=self.id, operation="create_cloned_volume",
-            call=lambda drv, info: drv.create_cloned_volume(info, src))
+        """A new volume with this one's data; ``size`` (GiB) >= this size.
+
+        Raises:
+            ResourceBusy: another caller is operating on this volume; nothing changed.
+        """
+        if size is not None:
+            size = validation.check_size(size)
+        with self._operation("clone"):
+            self._reload()
+            self._require_status({Status.AVAILABLE, Status.IN_USE}, "clone")
+            size = self.size if size is None else size
+            if size < self.size:
+                raise exc.InvalidSize(size=size,
+                                      reason=f"a clone cannot be smaller than its source "
+                                             f"({self.size} GiB)")
+            backend = self.backend
+            if Capability.CLONE not in backend.capabilities:
+                raise exc.NotSupported(operation="clone", driver=backend.driver_name)
+            src = self.info()
+            return backend._create_volume(
+                size=size, name=name, description=description, metadata=metadata, id=id,
+                volume_type=self._type_ref() if volume_type is None else volume_type,
+                source_volid=self.id, operation="create_cloned_volume",
+                call=lambda drv, info: drv.create_cloned_volume(info, src))
 
     def _type_ref(self) -> dict[str, Any] | str:
         if self.volume_type_id:
@@ -145,8 +153,18 @@ class Volume(StoredObject):
         """Grow to ``new_size`` GiB. Returns the new size in bytes.
 
         An ``in-use`` volume needs a driver declaring ``ONLINE_EXTEND``.
+
+        Raises:
+            ResourceBusy: another caller is operating on this volume; nothing changed.
+            QuotaExceeded: the project's ``gigabytes`` limit; nothing changed.
         """
         new_size = validation.check_size(new_size, what="new size")
+        with self._operation("extend"):
+            self._reload()
+            return self._extend(new_size)
+
+    def _extend(self, new_size: int) -> int:
+        from volumelib.control import quotas
         self._require_status({Status.AVAILABLE, Status.IN_USE}, "extend")
         if new_size <= self.size:
             raise exc.InvalidSize(size=new_size,
@@ -156,14 +174,21 @@ class Volume(StoredObject):
             raise exc.NotSupported(operation="extending an in-use volume",
                                    driver=backend.driver_name)
         backend.driver.check_capacity(new_size - self.size)
-        self.previous_status = self.status
-        self.status = Status.EXTENDING
-        self.save()
+        reservation = quotas.reserve(self.persistence, self.project_id,
+                                     gigabytes=new_size - self.size)
+        try:
+            self.previous_status = self.status
+            self.status = Status.EXTENDING
+            self.save()
+        except Exception:
+            reservation.cancel()
+            raise
         core.checkpoint("volume.extend.intent_stored")
         try:
             call_driver(backend, "extend_volume", backend.driver.extend_volume,
                         self.info(), new_size, resource_id=self.id)
         except Exception:
+            reservation.cancel()
             self._settle(Status.ERROR_EXTENDING)
             raise
         self.size = new_size
@@ -182,6 +207,12 @@ class Volume(StoredObject):
             snapshot = found[0]
         if not isinstance(snapshot, Snapshot):
             raise exc.InvalidArgument(reason=f"not a snapshot: {snapshot!r:.60}")
+        with self._operation("revert"):
+            self._reload()
+            snapshot._reload()
+            self._revert(snapshot)
+
+    def _revert(self, snapshot: Snapshot) -> None:
         if snapshot.volume_id != self.id:
             raise exc.InvalidArgument(
                 reason=f"snapshot {snapshot.id} is of volume {snapshot.volume_id}, "
@@ -210,8 +241,25 @@ class Volume(StoredObject):
     def delete(self) -> None:
         """Delete the volume. Refused while it has connections or snapshots.
 
-        Deleting an already deleted volume object is a no-op.
+        Deleting an already deleted volume object (or one another process deleted
+        meanwhile) is a no-op.
+
+        Raises:
+            ResourceBusy: another caller is operating on this volume; nothing changed.
         """
+        if self.status == Status.DELETED:
+            return
+        with self._operation("delete"):
+            try:
+                self._reload()
+            except exc.VolumeNotFound:
+                self._values["status"] = Status.DELETED
+                self.obj_reset_changes()
+                return
+            self._delete()
+
+    def _delete(self) -> None:
+        from volumelib.control import quotas
         if self.status == Status.DELETED:
             return
         conns = self.connections
@@ -238,6 +286,7 @@ class Volume(StoredObject):
             raise
         core.checkpoint("volume.delete.driver_done")
         self._record_deleted()
+        quotas.give_back(self.persistence, self.project_id, volumes=1, gigabytes=self.size)
 
 
     # -- connections -----------------------------------------------------------------
@@ -262,8 +311,13 @@ class Volume(StoredObject):
         Raises:
             NotSupported: the driver cannot attach locally (e.g. not running as root).
         """
+        with self._operation("attach"):
+            return self._attach(attach_mode)
+
+    def _attach(self, attach_mode: str) -> Connection:
         from volumelib import brick
         backend = self.backend
+        self._reload()
         self._require_live()
         if Capability.LOCAL_ATTACH not in backend.capabilities:
             raise exc.NotSupported(
@@ -286,6 +340,10 @@ class Volume(StoredObject):
 
     def detach(self, force: bool = False) -> None:
         """Undo :meth:`attach` on this host: os-brick detach, then disconnect."""
+        with self._operation("detach"):
+            self._detach(force)
+
+    def _detach(self, force: bool) -> None:
         host = core.settings().host
         mine = [c for c in self.connections
                 if (c.connector or {}).get("host") == host and c.attached]

@@ -39,11 +39,14 @@ import volumelib
 from volumelib import exceptions as exc
 from volumelib.objects import (Connection, Group, GroupSnapshot, KeyValue, Snapshot,
                                Volume, VolumeType)
+from volumelib.testing.persistence_control import (ControlKindTests, LeaseTests,
+                                                   PoolTests, QuotaTests)
 
 __all__ = ["PersistenceFixtures", "PersistenceSuite", "VolumeTests", "ConcurrencyTests",
            "DeleteTests", "RoundTripTests", "SnapshotConnectionTests", "KeyValueTests",
            "VolumeTypeTests", "GroupTests", "ListingTests", "DBFacadeTests",
-           "BackendTests", "DumpLoadTests"]
+           "BackendTests", "DumpLoadTests", "ControlKindTests", "PoolTests",
+           "LeaseTests", "QuotaTests"]
 
 UTC = datetime.timezone.utc
 BACKEND = "conformance"
@@ -601,5 +604,5 @@ class DumpLoadTests:
 class PersistenceSuite(VolumeTests, ConcurrencyTests, DeleteTests, RoundTripTests,
                        SnapshotConnectionTests, KeyValueTests, VolumeTypeTests,
                        GroupTests, ListingTests, DBFacadeTests, BackendTests,
-                       DumpLoadTests):
+                       DumpLoadTests, ControlKindTests):
     """The whole contract."""
