@@ -29,9 +29,11 @@ from volumelib import exceptions as exc
 from volumelib.objects.base import VersionedObject, utcnow
 
 if TYPE_CHECKING:
-    from volumelib.objects import Connection, KeyValue, Snapshot, Volume, VolumeType
+    from volumelib.objects import (Connection, KeyValue, Lease, Pool, Quota, Snapshot,
+                                   Volume, VolumeType)
 
-__all__ = ["PersistenceDriverBase", "DB", "KINDS", "Kind"]
+__all__ = ["PersistenceDriverBase", "DB", "KINDS", "Kind", "LIST_FILTERS",
+           "SNAPSHOT_LIST_FILTERS", "NAME_FILTERS", "name_matches"]
 
 LOG = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("volume_type", "VolumeType", soft_delete=False),
     Kind("key_value", "KeyValue", key="key", not_found=exc.KeyValueNotFound,
          not_found_arg="key", soft_delete=False),
+    # The control plane's kinds (volumelib.objects.control).
+    Kind("pool", "Pool", key="name", not_found=exc.PoolNotFound,
+         not_found_arg="pool_name", soft_delete=False),
+    Kind("lease", "Lease", soft_delete=False),
+    Kind("quota", "Quota", soft_delete=False),
 )}
 
 _CLASS_TO_KIND = {k.class_name: k for k in KINDS.values()}
@@ -78,6 +85,27 @@ _CLASS_TO_KIND = {k.class_name: k for k in KINDS.values()}
 #: Filters ``list_volumes`` accepts besides ``metadata`` (equality on the field).
 LIST_FILTERS = frozenset({"status", "name", "volume_type_id", "group_id", "size",
                           "snapshot_id", "source_volid", "multiattach", "user_id"})
+
+#: Filters ``list_snapshots`` accepts besides ``metadata`` and the name filters.
+SNAPSHOT_LIST_FILTERS = frozenset({"status", "name", "volume_id", "volume_size",
+                                   "group_snapshot_id", "user_id"})
+
+#: Name filters of the listings: key -> match (``contains`` or ``prefix``). Literal and
+#: case-sensitive: ``%``, ``_`` and ``\`` are ordinary characters.
+NAME_FILTERS = {"name~": "contains", "name^": "prefix"}
+
+
+def name_matches(name: str | None, name_match: Iterable[tuple[str, str]]) -> bool:
+    """Whether ``name`` passes every ``(match, text)`` of a listing's name filters
+    (the rule every store's SQL or Python check implements exactly)."""
+    for op, text in name_match:
+        if name is None:
+            return False
+        if op == "contains" and text not in name:
+            return False
+        if op == "prefix" and not name.startswith(text):
+            return False
+    return True
 
 
 def kind_of(resource: VersionedObject) -> Kind:
@@ -135,13 +163,44 @@ class PersistenceDriverBase(abc.ABC):
               filters: Mapping[str, Any], metadata: Mapping[str, str]
               ) -> list[tuple[int, dict[str, Any]]]:
         """Rows ordered by ``(created_at, id)``, strictly after the ``marker`` row,
-        matching ``filters`` and containing ``metadata`` items; at most ``limit``."""
+        matching ``filters`` and containing ``metadata`` items; at most ``limit``.
 
-    def _count(self, kind: Kind, group_by: str) -> dict[Any, int]:
-        """Number of live rows per value of ``group_by``. Generic, stores may speed it up."""
+        A listing with name filters also passes ``name_match``: ``(match, text)``
+        pairs (:data:`NAME_FILTERS`) every returned row's ``name`` satisfies, exactly
+        as :func:`name_matches` says (literal, case-sensitive)."""
+
+    def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
+        """Delete the row only if its version is ``expected_version``.
+
+        Returns ``False`` when the row is missing; raises ``ConcurrentModification``
+        when another writer changed it. This generic version is NOT atomic (read, then
+        delete); the bundled stores override it with one atomic statement, and a
+        store shared between processes must too.
+        """
+        rows = self._fetch(kind, {kind.key: key})
+        if not rows:
+            return False
+        if rows[0][0] != expected_version:
+            raise exc.ConcurrentModification(resource=kind.class_name, id=key,
+                                             expected=expected_version)
+        self._remove(kind, key)
+        return True
+
+    def _count(self, kind: Kind, group_by: str, *,
+               filters: Mapping[str, Any] | None = None,
+               metadata: Mapping[str, str] | None = None,
+               name_match: tuple[tuple[str, str], ...] = (),
+               sum_of: str | None = None) -> dict[Any, int]:
+        """Per value of ``group_by``, the number of live rows matching the arguments
+        (as for :meth:`_page`), or with ``sum_of`` the sum of that field over them.
+        Generic (through :meth:`_page`); stores may speed it up."""
+        extra = {"name_match": name_match} if name_match else {}
         counts: dict[Any, int] = {}
-        for _, values in self._fetch(kind, {}):
-            counts[values.get(group_by)] = counts.get(values.get(group_by), 0) + 1
+        for _, values in self._page(kind, marker=None, limit=None, filters=filters or {},
+                                    metadata=metadata or {}, **extra):
+            key = values.get(group_by)
+            counts[key] = counts.get(key, 0) + (1 if sum_of is None
+                                                else (values.get(sum_of) or 0))
         return counts
 
     def close(self) -> None:
@@ -298,6 +357,53 @@ class PersistenceDriverBase(abc.ABC):
     def delete_volume_type(self, volume_type: VolumeType) -> None:
         self._delete(volume_type)
 
+    # -- the control plane: pools, leases, quotas ---------------------------------------
+
+    def get_pools(self, pool_name: str | None = None) -> list[Pool]:
+        """Registered pools (all, or the one named ``pool_name``)."""
+        return self._get(KINDS["pool"], name=pool_name)
+
+    def set_pool(self, pool: Pool) -> None:
+        self._set(pool)
+
+    def delete_pool(self, pool: Pool | str) -> None:
+        self._remove(KINDS["pool"], pool if isinstance(pool, str) else pool.name)
+
+    def get_leases(self, resource_id: str | None = None,
+                   holder: str | None = None) -> list[Lease]:
+        """Lease rows (expired ones too: expiry is a matter of ``expires_at``)."""
+        return self._get(KINDS["lease"], id=resource_id, holder=holder)
+
+    def set_lease(self, lease: Lease) -> None:
+        """Insert (``AlreadyExists`` if the resource has a lease row) or
+        compare-and-set update (``ConcurrentModification`` if another writer won)."""
+        self._set(lease)
+
+    def delete_lease(self, lease: Lease | str) -> None:
+        """Delete a lease row. A lease read from the store is deleted only if nobody
+        changed it since (``ConcurrentModification`` otherwise, nothing deleted); an id
+        or a never-saved lease is deleted unconditionally. Missing: a no-op."""
+        kind = KINDS["lease"]
+        if isinstance(lease, str):
+            self._remove(kind, lease)
+            return
+        version = getattr(lease, "_db_version", None)
+        if version is None:
+            self._remove(kind, lease.id)
+        else:
+            self._remove_if(kind, lease.id, version)
+            object.__setattr__(lease, "_db_version", None)
+
+    def get_quotas(self, project_id: str | None = None) -> list[Quota]:
+        """Quota rows (all, or one project's)."""
+        return self._get(KINDS["quota"], project_id=project_id)
+
+    def set_quota(self, quota: Quota) -> None:
+        self._set(quota)
+
+    def delete_quota(self, quota: Quota | str) -> None:
+        self._remove(KINDS["quota"], quota if isinstance(quota, str) else quota.id)
+
     # -- change tracking -------------------------------------------------------------
 
     def get_changed_fields(self, resource: VersionedObject) -> dict[str, Any]:
@@ -310,19 +416,85 @@ class PersistenceDriverBase(abc.ABC):
                              fields: Iterable[str] | None = None) -> None:
         resource.obj_reset_changes(fields)
 
-    # -- listing -----------------------------------------------------------------------
+    # -- listing and counts ----------------------------------------------------------------
+
+    def _listing_args(self, kind: Kind, filters: Mapping[str, Any] | None,
+                      project_id: str | None, backend_name: str | None
+                      ) -> tuple[dict[str, Any], dict[str, str], tuple[tuple[str, str], ...]]:
+        """Check a listing's ``filters``; return ``(equality filters, metadata items,
+        name matches)``, with ``project_id``/``backend_name`` added to the first.
+
+        Raises:
+            InvalidArgument: an unknown filter, a metadata filter that is no mapping,
+                a name filter that is no string.
+        """
+        allowed = LIST_FILTERS if kind.name == "volume" else SNAPSHOT_LIST_FILTERS
+        if filters is not None and not isinstance(filters, Mapping):
+            raise exc.InvalidArgument(reason=f"filters must be a mapping: {filters!r:.80}")
+        filters = dict(filters or {})
+        metadata = filters.pop("metadata", None) or {}
+        if not isinstance(metadata, Mapping):
+            raise exc.InvalidArgument(reason=f"metadata filter must be a mapping: {metadata!r}")
+        names: list[tuple[str, str]] = []
+        for key, op in NAME_FILTERS.items():
+            if key in filters:
+                text = filters.pop(key)
+                if not isinstance(text, str):
+                    raise exc.InvalidArgument(
+                        reason=f"name filter {key!r} must be a string, not {text!r:.60}")
+                names.append((op, text))
+        unknown = set(filters) - allowed
+        if unknown:
+            raise exc.InvalidArgument(
+                reason=f"unknown filter(s) {', '.join(sorted(unknown))}; known: metadata, "
+                       f"{', '.join(sorted(NAME_FILTERS))}, {', '.join(sorted(allowed))}")
+        if project_id is not None:
+            filters["project_id"] = project_id
+        if backend_name is not None:
+            filters["backend_name"] = backend_name
+        return filters, dict(metadata), tuple(names)
+
+    def _list(self, kind: Kind, marker: str | None, limit: int | None,
+              filters: Mapping[str, Any] | None, project_id: str | None,
+              backend_name: str | None) -> tuple[list[Any], str | None]:
+        where, metadata, names = self._listing_args(kind, filters, project_id,
+                                                    backend_name)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise exc.InvalidArgument(reason=f"limit must be a positive integer: {limit!r}")
+        if marker is not None and not self._fetch(kind, {"id": marker}):
+            raise exc.InvalidArgument(reason=f"marker {marker!r} is no {kind.name}")
+        extra = {"name_match": names} if names else {}
+        rows = self._page(kind, marker=marker,
+                          limit=None if limit is None else limit + 1,
+                          filters=where, metadata=metadata, **extra)
+        more = limit is not None and len(rows) > limit
+        items = [self._build(kind, r) for r in rows[:limit]]
+        return items, (items[-1].id if more and items else None)
+
+    def _aggregate(self, kind: Kind, group_by: str, filters: Mapping[str, Any] | None,
+                   project_id: str | None, backend_name: str | None,
+                   sum_of: str | None = None) -> dict[Any, int]:
+        where, metadata, names = self._listing_args(kind, filters, project_id,
+                                                    backend_name)
+        return self._count(kind, group_by, filters=where, metadata=metadata,
+                           name_match=names, sum_of=sum_of)
 
     def list_volumes(self, marker: str | None = None, limit: int | None = None,
                      filters: Mapping[str, Any] | None = None,
                      project_id: str | None = None, backend_name: str | None = None
                      ) -> tuple[list[Volume], str | None]:
-        """One page of volumes ordered by creation, and the marker of the next page.
+        """One page of volumes ordered by ``(created_at, id)``, and the next marker.
 
         Args:
             marker: id of the last volume of the previous page.
             limit: page size (``None``: everything).
-            filters: equality on ``status``, ``name``, ``size``... and ``metadata``
-                (a mapping every returned volume's metadata contains).
+            filters: equality on ``status``, ``name``, ``size``... (:data:`LIST_FILTERS`);
+                ``metadata``: a mapping every returned volume's metadata contains;
+                ``"name~"``: the name contains this text; ``"name^"``: the name starts
+                with it. Name filters are literal (``%``, ``_``, ``\\`` are ordinary
+                characters) and case-sensitive on every store; an unnamed volume
+                never matches them.
             project_id, backend_name: restrict to one project or backend.
 
         Returns:
@@ -331,31 +503,70 @@ class PersistenceDriverBase(abc.ABC):
         Raises:
             InvalidArgument: an unknown filter, a bad limit, or a marker that is no volume.
         """
-        filters = dict(filters or {})
-        metadata = filters.pop("metadata", None) or {}
-        if not isinstance(metadata, Mapping):
-            raise exc.InvalidArgument(reason=f"metadata filter must be a mapping: {metadata!r}")
-        unknown = set(filters) - LIST_FILTERS
-        if unknown:
-            raise exc.InvalidArgument(
-                reason=f"unknown filter(s) {', '.join(sorted(unknown))}; "
-                       f"known: metadata, {', '.join(sorted(LIST_FILTERS))}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 1):
-            raise exc.InvalidArgument(reason=f"limit must be a positive integer: {limit!r}")
-        kind = KINDS["volume"]
-        if marker is not None and not self._fetch(kind, {"id": marker}):
-            raise exc.InvalidArgument(reason=f"marker {marker!r} is no volume")
-        if project_id is not None:
-            filters["project_id"] = project_id
-        if backend_name is not None:
-            filters["backend_name"] = backend_name
-        rows = self._page(kind, marker=marker,
-                          limit=None if limit is None else limit + 1,
-                          filters=filters, metadata=metadata)
-        more = limit is not None and len(rows) > limit
-        items = [self._build(kind, r) for r in rows[:limit]]
-        return items, (items[-1].id if more and items else None)
+        return self._list(KINDS["volume"], marker, limit, filters, project_id,
+                          backend_name)
+
+    def list_snapshots(self, marker: str | None = None, limit: int | None = None,
+                       filters: Mapping[str, Any] | None = None,
+                       project_id: str | None = None, backend_name: str | None = None
+                       ) -> tuple[list[Snapshot], str | None]:
+        """One page of snapshots, like :meth:`list_volumes` (filters:
+        :data:`SNAPSHOT_LIST_FILTERS`, ``metadata``, ``"name~"``, ``"name^"``)."""
+        return self._list(KINDS["snapshot"], marker, limit, filters, project_id,
+                          backend_name)
+
+    def count_volumes(self, filters: Mapping[str, Any] | None = None,
+                      project_id: str | None = None,
+                      backend_name: str | None = None) -> int:
+        """How many volumes :meth:`list_volumes` returns in all with these arguments."""
+        return sum(self._aggregate(KINDS["volume"], "project_id", filters, project_id,
+                                   backend_name).values())
+
+    def count_snapshots(self, filters: Mapping[str, Any] | None = None,
+                        project_id: str | None = None,
+                        backend_name: str | None = None) -> int:
+        """How many snapshots :meth:`list_snapshots` returns in all."""
+        return sum(self._aggregate(KINDS["snapshot"], "project_id", filters, project_id,
+                                   backend_name).values())
+
+    def usage_by_project(self, filters: Mapping[str, Any] | None = None,
+                         project_id: str | None = None, backend_name: str | None = None
+                         ) -> dict[str | None, dict[str, int]]:
+        """Per project: ``volumes`` and ``gigabytes`` of the volumes matching the
+        arguments (as :meth:`list_volumes`), and ``snapshots`` and
+        ``snapshot_gigabytes`` of those volumes' snapshots (grouped by the snapshot's
+        ``project_id``). Projects with nothing matching are absent."""
+        vkind, skind = KINDS["volume"], KINDS["snapshot"]
+        counts = self._aggregate(vkind, "project_id", filters, project_id, backend_name)
+        sizes = self._aggregate(vkind, "project_id", filters, project_id, backend_name,
+                                sum_of="size")
+        if filters:
+            # Snapshots of the matching volumes: collect their ids, then the snapshots.
+            where, metadata, names = self._listing_args(vkind, filters, project_id,
+                                                        backend_name)
+            extra = {"name_match": names} if names else {}
+            chosen = {values["id"] for _, values in self._page(
+                vkind, marker=None, limit=None, filters=where, metadata=metadata, **extra)}
+            snap_counts: dict[Any, int] = {}
+            snap_sizes: dict[Any, int] = {}
+            for _, values in self._fetch(skind, {}):
+                if values.get("volume_id") in chosen:
+                    key = values.get("project_id")
+                    snap_counts[key] = snap_counts.get(key, 0) + 1
+                    snap_sizes[key] = snap_sizes.get(key, 0) + (values.get("volume_size")
+                                                                or 0)
+        else:
+            snap_counts = self._aggregate(skind, "project_id", None, project_id,
+                                          backend_name)
+            snap_sizes = self._aggregate(skind, "project_id", None, project_id,
+                                         backend_name, sum_of="volume_size")
+        usage: dict[str | None, dict[str, int]] = {}
+        for key in set(counts) | set(snap_counts):
+            usage[key] = {"volumes": int(counts.get(key, 0)),
+                          "gigabytes": int(sizes.get(key, 0) or 0),
+                          "snapshots": int(snap_counts.get(key, 0)),
+                          "snapshot_gigabytes": int(snap_sizes.get(key, 0) or 0)}
+        return usage
 
     def count_volumes_by_project(self) -> dict[str | None, int]:
         """Live volumes per ``project_id``."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.objects.base import plain
-from volumelib.persistence.base import Kind, PersistenceDriverBase
+from volumelib.persistence.base import Kind, PersistenceDriverBase, name_matches
 
 __all__ = ["MemoryPersistence"]
 
@@ -71,15 +71,29 @@ class MemoryPersistence(PersistenceDriverBase):
         with self._lock:
             self._table(kind).pop(key, None)
 
+    def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
+        with self._lock:
+            table = self._table(kind)
+            current = table.get(key)
+            if current is None:
+                return False
+            if current[0] != expected_version:
+                raise exc.ConcurrentModification(resource=kind.class_name, id=key,
+                                                 expected=expected_version)
+            del table[key]
+            return True
+
     def _page(self, kind: Kind, *, marker: str | None, limit: int | None,
-              filters: Mapping[str, Any], metadata: Mapping[str, str]
+              filters: Mapping[str, Any], metadata: Mapping[str, str],
+              name_match: tuple[tuple[str, str], ...] = ()
               ) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:
             table = self._table(kind)
             rows = sorted((r for r in table.values()
                            if not r[1].get("deleted") and self._matches(r[1], filters)
                            and all((r[1].get("metadata") or {}).get(k) == v
-                                   for k, v in metadata.items())),
+                                   for k, v in metadata.items())
+                           and name_matches(r[1].get("name"), name_match)),
                           key=lambda r: (r[1]["created_at"], r[1]["id"]))
             if marker is not None and marker in table:
                 mark = table[marker][1]

@@ -16,22 +16,25 @@ Importing volumelib has no side effects: no logging configuration (only a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions
 from volumelib._version import __version__
 from volumelib.backend import Backend
+from volumelib.control.plane import ControlPlane
 from volumelib.core import setup
 from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
 from volumelib.image_cache.exceptions import (ChecksumMismatch, CorruptImage,
                                               ImageCacheFull, ImageError, ImageFetchError,
                                               ImageInUse, ImageNotCached, ImageNotFound,
                                               ImageTooLarge)
-from volumelib.objects import (Connection, KeyValue, Snapshot, Status, Volume,
-                               VolumeType)
+from volumelib.objects import (Connection, KeyValue, Lease, Pool, Quota, Snapshot,
+                               Status, Volume, VolumeType)
 from volumelib.serialization import dump, dumps, load
 
 if TYPE_CHECKING:
+    from volumelib.control.leases import LeaseManager
+    from volumelib.control.quotas import QuotaManager
     from volumelib.persistence.base import PersistenceDriverBase
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -42,6 +45,20 @@ def get_connector_properties(multipath: bool = False, enforce_multipath: bool = 
     """This host's os-brick connector properties (what a node hands a controller)."""
     from volumelib import brick
     return brick.get_connector_properties(multipath, enforce_multipath, my_ip)
+
+
+def leases(persistence: Any = None) -> LeaseManager:
+    """A :class:`~volumelib.control.leases.LeaseManager` on the current store (or on
+    ``persistence``): ``acquire``, ``renew``, ``release``, ``get``."""
+    from volumelib.control.leases import LeaseManager
+    return LeaseManager(persistence)
+
+
+def quotas(persistence: Any = None) -> QuotaManager:
+    """A :class:`~volumelib.control.quotas.QuotaManager` on the current store (or on
+    ``persistence``): ``set_limit``, ``get``, ``remove_limit``, ``sync``."""
+    from volumelib.control.quotas import QuotaManager
+    return QuotaManager(persistence)
 
 
 def get_persistence() -> PersistenceDriverBase:
@@ -58,17 +75,23 @@ __all__ = [
     "__version__",
     "setup",
     "Backend",
+    "ControlPlane",
     "Volume",
     "Snapshot",
     "Connection",
     "KeyValue",
     "VolumeType",
+    "Pool",
+    "Lease",
+    "Quota",
     "Status",
     "load",
     "dump",
     "dumps",
     "get_connector_properties",
     "get_persistence",
+    "leases",
+    "quotas",
     "exceptions",
     *exceptions.__all__,
     "ImageError", "ImageNotFound", "ImageNotCached", "CorruptImage", "ChecksumMismatch",

@@ -38,7 +38,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from volumelib import exceptions as exc
-from volumelib.persistence.base import KINDS, Kind, PersistenceDriverBase
+from volumelib.persistence.base import KINDS, Kind, PersistenceDriverBase, name_matches
 from volumelib.persistence.dbms import migrate, schema
 
 __all__ = ["DBPersistence", "MemoryDBPersistence", "parse_url", "redact_url",
@@ -119,6 +119,7 @@ def create_engine(url: URL, *, sqlite_synchronous: Any = True,
         PersistenceError: the SQLite file's directory does not exist.
     """
     backend = url.get_backend_name()
+    given = ", ".join(sorted(engine_options)) or "none"
     options: dict[str, Any] = {}
     connect_args: dict[str, Any] = {}
     pragmas: list[str] = []
@@ -155,8 +156,9 @@ def create_engine(url: URL, *, sqlite_synchronous: Any = True,
         hint = f"; pip install volumelib[{extra}]" if extra else ""
         raise _invalid(f"the database driver for {redact_url(url)!r} is not "
                        f"installed ({e}){hint}") from None
-    except (TypeError, sa_exc.ArgumentError) as e:
-        raise _invalid(f"bad engine options for {redact_url(url)!r}: "
+    except (TypeError, ValueError, AttributeError, sa_exc.ArgumentError) as e:
+        # e.g. pool="x": SQLAlchemy fails on the value with an AttributeError
+        raise _invalid(f"bad engine options ({given}) for {redact_url(url)!r}: "
                        f"{redact_url(str(e))}") from None
     if pragmas:
         event.listen(engine, "connect", _pragma_setter(pragmas))
@@ -235,6 +237,8 @@ class _KindSQL:
                               table.c.version == sa.bindparam("_v"), *self.alive)
                        .values(version=table.c.version + 1))
         self.delete = table.delete().where(self.key == sa.bindparam("_k"))
+        self.delete_if = table.delete().where(self.key == sa.bindparam("_k"),
+                                              table.c.version == sa.bindparam("_v"))
         self.exists = sa.select(self.key).where(self.key == sa.bindparam("_k"))
         self.uniques = [c for idx in table.indexes if idx.unique for c in idx.columns]
         self.fetch: dict[tuple[tuple[str, bool], ...], Any] = {}
@@ -377,6 +381,11 @@ class DBPersistence(PersistenceDriverBase):
                             resource=kind.class_name, id=key)
         except sa_exc.SQLAlchemyError as e:
             return self._error(e, f"inserting {kind.name} {key}")
+        if key is not None and not sql.uniques:
+            # The key was taken when the insert ran (nothing else can be violated
+            # here) and its row is gone since: a duplicate all the same (a lease
+            # acquired and released by another process in between).
+            return exc.AlreadyExists(resource=kind.class_name, id=key)
         return self._error(error, f"inserting {kind.name} {key}")
 
     def _update(self, kind: Kind, key: str, expected_version: int,
@@ -406,8 +415,41 @@ class DBPersistence(PersistenceDriverBase):
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, f"deleting {kind.name} {key}") from e
 
+    def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
+        sql = self._sql[kind.name]
+        try:
+            with self._lock, self._engine.begin() as conn:
+                if conn.execute(sql.delete_if, {"_k": key, "_v": expected_version}
+                                ).rowcount == 1:
+                    return True
+                if conn.execute(sql.exists, {"_k": key}).first() is None:
+                    return False
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"deleting {kind.name} {key}") from e
+        raise exc.ConcurrentModification(resource=kind.class_name, id=key,
+                                         expected=expected_version)
+
+    def _name_conditions(self, col: Any, name_match: tuple[tuple[str, str], ...]
+                         ) -> list[Any]:
+        """SQL for the listings' name filters, literal and case-sensitive everywhere:
+        ``LIKE`` with the text escaped (``autoescape``: ``%``, ``_`` and the escape
+        character are literal) on servers, whose collations here are case-sensitive
+        (PostgreSQL's, ``utf8mb4_bin``); ``instr``/``substr`` on SQLite, whose ``LIKE``
+        ignores ASCII case."""
+        conds = []
+        for op, text in name_match:
+            if self.dialect == "sqlite":
+                conds.append(sa.func.instr(col, text) > 0 if op == "contains"
+                             else sa.func.substr(col, 1, len(text)) == text)
+            elif op == "contains":
+                conds.append(col.contains(text, autoescape=True))
+            else:
+                conds.append(col.startswith(text, autoescape=True))
+        return conds
+
     def _page(self, kind: Kind, *, marker: str | None, limit: int | None,
-              filters: Mapping[str, Any], metadata: Mapping[str, str]
+              filters: Mapping[str, Any], metadata: Mapping[str, str],
+              name_match: tuple[tuple[str, str], ...] = ()
               ) -> list[tuple[int, dict[str, Any]]]:
         sql = self._sql[kind.name]
         table = sql.table
@@ -416,6 +458,7 @@ class DBPersistence(PersistenceDriverBase):
         for name, value in filters.items():
             col = sql._column(name)
             conds.append(col.is_(None) if value is None else col == value)
+        conds.extend(self._name_conditions(table.c.name, name_match))
         # Metadata items SQL can match exactly go to SQL; every row is checked again
         # in Python below, which is the rule (collations and JSON paths differ).
         if metadata:
@@ -437,7 +480,8 @@ class DBPersistence(PersistenceDriverBase):
                     rows = sql.rows(conn.execute(page))
                     for version, values in rows:
                         found = values.get("metadata") or {}
-                        if all(found.get(k) == v for k, v in metadata.items()):
+                        if all(found.get(k) == v for k, v in metadata.items()) \
+                                and name_matches(values.get("name"), name_match):
                             out.append((version, values))
                             if limit is not None and len(out) >= limit:
                                 return out
@@ -448,13 +492,27 @@ class DBPersistence(PersistenceDriverBase):
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, f"listing {kind.name}s") from e
 
-    def _count(self, kind: Kind, group_by: str) -> dict[Any, int]:
+    def _count(self, kind: Kind, group_by: str, *,
+               filters: Mapping[str, Any] | None = None,
+               metadata: Mapping[str, str] | None = None,
+               name_match: tuple[tuple[str, str], ...] = (),
+               sum_of: str | None = None) -> dict[Any, int]:
+        if metadata:
+            # Metadata items are checked in Python (see _page): count what it returns.
+            return super()._count(kind, group_by, filters=filters, metadata=metadata,
+                                  name_match=name_match, sum_of=sum_of)
         sql = self._sql[kind.name]
         col = sql._column(group_by)
-        stmt = sa.select(col, sa.func.count()).where(*sql.alive).group_by(col)
+        conds = list(sql.alive)
+        for name, value in (filters or {}).items():
+            column = sql._column(name)
+            conds.append(column.is_(None) if value is None else column == value)
+        conds.extend(self._name_conditions(sql.table.c.name, name_match))
+        total = sa.func.count() if sum_of is None else sa.func.sum(sql._column(sum_of))
+        stmt = sa.select(col, total).where(*conds).group_by(col)
         try:
             with self._lock, self._engine.connect() as conn:
-                return {value: count for value, count in conn.execute(stmt)}
+                return {value: int(count or 0) for value, count in conn.execute(stmt)}
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, f"counting {kind.name}s") from e
 

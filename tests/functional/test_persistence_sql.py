@@ -26,6 +26,7 @@ from volumelib.persistence.base import KINDS
 from volumelib.persistence.dbms import schema
 from volumelib.persistence.dbms.store import DBPersistence, MemoryDBPersistence
 from volumelib.testing import persistence as suite
+from volumelib.testing import persistence_listing as listing
 
 # -- the conformance suite on every database ----------------------------------------------
 
@@ -44,7 +45,7 @@ class MemoryDBFixtures(suite.PersistenceFixtures):
         store.close()
 
 
-class TestMemoryDBMS(MemoryDBFixtures, suite.PersistenceSuite):
+class TestMemoryDBMS(MemoryDBFixtures, suite.PersistenceSuite, listing.ListingSuite):
     pass
 
 
@@ -69,7 +70,7 @@ class SQLiteFileFixtures(suite.PersistenceFixtures):
         store.close()
 
 
-class TestSQLiteFile(SQLiteFileFixtures, suite.PersistenceSuite):
+class TestSQLiteFile(SQLiteFileFixtures, suite.PersistenceSuite, listing.ListingSuite):
     pass
 
 
@@ -94,12 +95,12 @@ class ServerFixtures(suite.PersistenceFixtures):
 
 
 @pytest.mark.postgresql
-class TestPostgreSQL(ServerFixtures, suite.PersistenceSuite):
+class TestPostgreSQL(ServerFixtures, suite.PersistenceSuite, listing.ListingSuite):
     server_fixture = "pg_server"
 
 
 @pytest.mark.mariadb
-class TestMariaDB(ServerFixtures, suite.PersistenceSuite):
+class TestMariaDB(ServerFixtures, suite.PersistenceSuite, listing.ListingSuite):
     server_fixture = "mariadb_server"
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from volumelib.persistence.memory import MemoryPersistence
 from volumelib.testing import persistence as suite
+from volumelib.testing import persistence_listing as listing
 
 
 class MemoryFixtures(suite.PersistenceFixtures):
@@ -16,5 +17,5 @@ class MemoryFixtures(suite.PersistenceFixtures):
         store.close()
 
 
-class TestMemoryPersistence(MemoryFixtures, suite.PersistenceSuite):
+class TestMemoryPersistence(MemoryFixtures, suite.PersistenceSuite, listing.ListingSuite):
     pass
