@@ -9,6 +9,7 @@ declarations to generate documentation and to redact secrets.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
@@ -39,10 +40,35 @@ def _to_list(value: Any) -> list[str]:
     raise ValueError("expected a list or a comma separated string")
 
 
+def _to_int(value: Any) -> int:
+    """An ``int``, a string of one (ini/YAML files) or a float with no fraction."""
+    if isinstance(value, bool):
+        return _raise_type("an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return _raise_type("an integer")
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    return _raise_type("an integer")
+
+
+def _to_float(value: Any) -> float:
+    """A finite number, or a string of one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return _raise_type("a number")
+    result = float(value)
+    if not math.isfinite(result):
+        return _raise_type("a finite number")
+    return result
+
+
 _COERCE: dict[str, Callable[[Any], Any]] = {
     "str": lambda v: v if isinstance(v, str) else _raise_type("a string"),
-    "int": lambda v: int(v) if not isinstance(v, bool) else _raise_type("an integer"),
-    "float": lambda v: float(v) if not isinstance(v, bool) else _raise_type("a number"),
+    "int": _to_int,
+    "float": _to_float,
     "bool": _to_bool,
     "list": _to_list,
 }
@@ -79,19 +105,21 @@ class Option:
     def coerce(self, value: Any, driver: str) -> Any:
         if value is None:
             return None
+        shown = "***" if self.secret else repr(value)
         try:
             result = _COERCE[self.type](value)
         except (ValueError, TypeError) as e:
-            shown = "***" if self.secret else repr(value)
+            # The coercion's own message may quote the value: not for a secret.
+            why = "expected " + self.type if self.secret else str(e)
             raise exc.InvalidConfig(
-                reason=f"option {self.name}={shown} of driver {driver}: {e}") from None
+                reason=f"option {self.name}={shown} of driver {driver}: {why}") from None
         if self.choices is not None and result not in self.choices:
             raise exc.InvalidConfig(
-                reason=f"option {self.name}={result!r} of driver {driver}: "
+                reason=f"option {self.name}={shown} of driver {driver}: "
                        f"must be one of {', '.join(map(repr, self.choices))}")
         if self.min is not None and result < self.min:
             raise exc.InvalidConfig(
-                reason=f"option {self.name}={result!r} of driver {driver}: "
+                reason=f"option {self.name}={shown} of driver {driver}: "
                        f"must be at least {self.min}")
         return result
 
@@ -111,7 +139,7 @@ def resolve_options(declared: Iterable[Option], given: Mapping[str, Any],
         InvalidConfig: a value of the wrong type, out of range, or a missing required one.
     """
     decl = {o.name: o for o in declared}
-    unknown = sorted(set(given) - set(decl))
+    unknown = sorted((k for k in given if k not in decl), key=repr)
     if unknown:
         raise exc.UnknownOption(option=unknown[0], driver=driver,
                                 known=", ".join(sorted(decl)) or "none")

@@ -50,6 +50,8 @@ def load(data: Any, save: bool = False) -> Any:
             data = json.loads(data)
         except ValueError as e:
             raise exc.InvalidPayload(reason=f"not JSON: {e}") from None
+        except RecursionError:
+            raise exc.InvalidPayload(reason="not JSON we accept: nested too deeply") from None
     if isinstance(data, list):
         objs = [_load_one(item, 0) for item in data]
     else:
@@ -73,6 +75,8 @@ def _load_one(data: Any, depth: int) -> tuple[StoredObject, list[StoredObject]]:
             or not issubclass(registry[name], StoredObject):
         raise exc.InvalidPayload(reason=f"unknown class {name!r}")
     primitive = data.get("ovo")
+    if isinstance(primitive, Mapping):
+        _check_raw_types(registry[name], primitive)
     obj = VersionedObject.obj_from_primitive(primitive) if isinstance(primitive, Mapping) \
         else None
     if obj is None:
@@ -104,8 +108,69 @@ def _load_one(data: Any, depth: int) -> tuple[StoredObject, list[StoredObject]]:
     return obj, nested
 
 
+def _check_raw_types(cls: type[VersionedObject], primitive: Mapping[str, Any]) -> None:
+    """Refuse what OVO would silently coerce: ``size: true`` or ``"1"``, ``1.5`` (to
+    ``1``), ``multiattach: "x"`` (to ``True``), ``status: 5`` (to ``"5"``), metadata
+    values that are not strings. A JSON payload must carry each field in its own type."""
+    from oslo_versionedobjects import fields as ovo_fields
+    values = primitive.get("versioned_object.data")
+    if not isinstance(values, Mapping):
+        return  # obj_from_primitive says what is wrong
+    for name, raw in values.items():
+        field = cls.fields.get(name)
+        if field is None or raw is None:
+            continue
+        kind = getattr(field, "AUTO_TYPE", None)
+        wrong = None
+        if isinstance(kind, ovo_fields.Integer):
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                wrong = "an integer"
+        elif isinstance(kind, ovo_fields.Boolean):
+            if not isinstance(raw, bool):
+                wrong = "true or false"
+        elif isinstance(kind, ovo_fields.UUID):
+            # Checked here: OVO would only warn (FutureWarning) and keep a bad one.
+            if not isinstance(raw, str) or not _is_uuid(raw):
+                wrong = "a canonical UUID"
+        elif isinstance(kind, ovo_fields.String):
+            if not isinstance(raw, str):
+                wrong = "a string"
+        elif isinstance(kind, ovo_fields.Dict) and isinstance(
+                getattr(getattr(kind, "_element_type", None), "_type", None),
+                ovo_fields.String):
+            if not isinstance(raw, Mapping) or not all(
+                    isinstance(k, str) and (isinstance(v, str) or v is None)
+                    for k, v in raw.items()):
+                wrong = "a mapping of strings to strings"
+        if wrong:
+            raise exc.InvalidPayload(reason=f"{cls.OBJ_NAME}.{name} must be {wrong}, "
+                                            f"not {_short(raw)}")
+
+
+def _is_uuid(value: str) -> bool:
+    from volumelib import validation
+    try:
+        validation.check_id(value)
+    except exc.InvalidId:
+        return False
+    return True
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _check_identity(obj: StoredObject) -> None:
     from volumelib import validation
+    for field_name, check in (("name", validation.check_name),
+                              ("description", validation.check_description),
+                              ("metadata", validation.check_metadata)):
+        if field_name in obj.fields and obj.obj_attr_is_set(field_name):
+            try:
+                check(getattr(obj, field_name))
+            except exc.InvalidArgument as e:
+                raise exc.InvalidPayload(reason=f"{obj.OBJ_NAME}.{field_name}: {e}") from None
     if "id" in obj.fields:
         try:
             validation.check_id(obj.id)
@@ -119,17 +184,17 @@ def _check_identity(obj: StoredObject) -> None:
 
 
 def _save(obj: StoredObject) -> None:
+    """Insert ``obj``, or overwrite the stored object with its id (every kind alike:
+    a group or group snapshot loaded twice is overwritten too, not refused half-way
+    through a list)."""
+    from volumelib.persistence.base import KINDS
     store = core.persistence()
-    getter = {"Volume": lambda: store.get_volumes(volume_id=obj.id),
-              "Snapshot": lambda: store.get_snapshots(snapshot_id=obj.id),
-              "Connection": lambda: store.get_connections(connection_id=obj.id)}.get(
-        obj.OBJ_NAME)
+    kind = KINDS[obj._kind()]
     object.__setattr__(obj, "_db_version", None)
-    if getter is not None:
-        existing = getter()
-        if existing:
-            object.__setattr__(obj, "_db_version", existing[0]._db_version)
-            obj._changed.update(obj.fields)
+    existing = store._get(kind, **{kind.key: getattr(obj, kind.key)})
+    if existing:
+        object.__setattr__(obj, "_db_version", existing[0]._db_version)
+        obj._changed.update(obj.fields)
     obj._bind(store=store)
     getattr(store, f"set_{obj._kind()}")(obj)
 

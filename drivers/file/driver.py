@@ -51,6 +51,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from volumelib import core
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
 from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
@@ -109,7 +110,8 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
     """Volumes as sparse files in a directory; snapshots and clones by reflink or copy.
 
     Options:
-        file_root: the directory holding everything (created 0o700 if missing).
+        file_root: the directory holding everything, an absolute path (created 0o700
+            if missing; a symlink is resolved once, at set-up).
         max_over_subscription_ratio: how many times the free space may be provisioned.
         reflink: ``auto`` (use it where the filesystem has it), ``always`` (refuse to
             start without it) or ``never`` (always copy the data blocks).
@@ -165,6 +167,11 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
         if not root or "\0" in root:
             raise exc.InvalidConfig(reason=f"option file_root={root!r} of driver file: "
                                            "must be a non-empty path")
+        if not os.path.isabs(root):
+            # Relative to whose working directory? Another process (gc, a CLI run
+            # elsewhere) would look for the same volumes in another place.
+            raise exc.InvalidConfig(reason=f"option file_root={root!r} of driver file: "
+                                           "must be an absolute path")
         #: ``file_root`` made absolute; its real path once ``do_setup`` ran.
         self.root: str = os.path.abspath(root)
         if self.config.target_port > 65535:
@@ -537,6 +544,7 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
                 os.fsync(fd)
         finally:
             os.close(fd)
+        core.checkpoint("file.extend.grown")  # crash tests: file grown, record not yet
         with self._export_guard(path):
             for device in self._loop_devices(path):
                 loop.refresh_size(device)

@@ -278,12 +278,16 @@ def create_group_snapshot(group: Group, name: Any = None, description: Any = Non
             return driver.create_cgsnapshot(_context(), gs.info(), list(infos.values()))
 
     def fallback() -> Any:
+        def done(snap: Any, update: Any) -> None:
+            apply_model_update(snap, update)
+            core.checkpoint("group_snapshot.create.member_done")  # crash tests
+
         return None, _per_item(
-            snaps, lambda s: driver.create_snapshot(infos[s.id]), "error",
-            on_done=lambda s, update: apply_model_update(s, update))
+            snaps, lambda s: driver.create_snapshot(infos[s.id]), "error", on_done=done)
 
     outcome, used_native, error = _call(backend, GroupOp.CREATE_SNAPSHOT, native, fallback,
                                         [s.id for s in snaps])
+    core.checkpoint("group_snapshot.create.driver_done")
     if not used_native:
         LOG.warning("group snapshot %s of group %s was taken volume by volume: it is not "
                     "crash-consistent across the group", gs.id, group.id)
@@ -344,6 +348,7 @@ def delete_group_snapshot(gs: GroupSnapshot) -> None:
 
     outcome, _, error = _call(backend, GroupOp.DELETE_SNAPSHOT, native, fallback,
                               [s.id for s in snaps])
+    core.checkpoint("group_snapshot.delete.driver_done")
     _finish(snaps, outcome, deleted_ok=True)
     if outcome.failed:
         gs.status = outcome.status

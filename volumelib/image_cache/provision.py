@@ -292,11 +292,13 @@ def _create_and_write(backend: Backend, src: str, img: convert.ImageInfo, image:
     def call(driver: Any, info: VolumeInfo) -> Any:
         update = driver.create_volume(info)
         try:
+            core.checkpoint("image.create.volume_created")  # empty, not yet written
             if update:
                 info = VolumeInfo.from_dict({**info.to_dict(), **{
                     k: v for k, v in dict(update).items()
                     if k in ("provider_location", "provider_id")}})
             _write_image(backend, driver, info, src, img, image, progress)
+            core.checkpoint("image.create.written")
         except BaseException:
             _remove_storage(backend, driver, info)
             raise
