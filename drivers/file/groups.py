@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
+from volumelib.drivers.common import check_group_sources
 from volumelib.drivers.file import btrfs, copy, loop
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 
@@ -492,6 +493,7 @@ class GroupsMixin:
         # (source file, error if it is missing), in the targets' order
         sources: list[tuple[str, exc.NotFound]]
         frozen = source_dir = None
+        check_group_sources(targets, cgsnapshot, snapshots, source_cg, source_vols)
         if cgsnapshot is not None:
             csid = self._check_id(cgsnapshot["id"])
             snaps = [s if s.group_snapshot_id
@@ -503,7 +505,8 @@ class GroupsMixin:
             if self._gsnap_dir(csid) is None and not any(
                     os.path.lexists(path) for path, _ in sources):
                 raise exc.GroupSnapshotNotFound(group_snapshot_id=csid)
-        elif source_cg is not None:
+        else:
+            assert source_cg is not None  # check_group_sources: one of the two is given
             source_dir = self._group_dir(source_cg["id"])
             if source_dir is None:
                 raise exc.GroupNotFound(group_id=source_cg["id"])
@@ -511,12 +514,6 @@ class GroupsMixin:
                                   f"{copy.TMP_PREFIX}{gid}-{secrets.token_hex(8)}")
             sources = [(os.path.join(frozen, f"volume-{self._check_id(v.id)}"),
                         exc.VolumeNotFound(volume_id=v.id)) for v in source_vols or ()]
-        else:
-            raise exc.InvalidArgument(reason="create_consistencygroup_from_src needs a "
-                                             "cgsnapshot or a source_cg")
-        if len(sources) != len(targets):
-            raise exc.InvalidArgument(reason=f"{len(targets)} volumes for {len(sources)} "
-                                             f"sources; they must line up")
         if frozen is not None and source_dir is not None:
             # One snapshot freezes the source group: the copies are consistent too.
             self._flush_loop_devices(source_dir)

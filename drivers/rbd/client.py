@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import json
 import logging
 import threading
@@ -29,7 +28,7 @@ import rados
 import rbd
 
 from volumelib import exceptions as exc
-from volumelib.drivers.types import SnapshotInfo, VolumeInfo
+from volumelib.drivers.common import driver_operation
 
 __all__ = ["RadosClient", "operation", "translate", "rados", "rbd", "TIMEOUT_ERRNOS"]
 
@@ -133,6 +132,7 @@ class RadosClient:
 
     @property
     def connected(self) -> bool:
+        """Whether the handles are open (no connection attempt)."""
         return self._ioctx is not None
 
     @property
@@ -145,6 +145,7 @@ class RadosClient:
 
     @property
     def cluster(self) -> rados.Rados:
+        """The cluster handle, connecting first if needed."""
         if self._cluster is None:
             self.connect()
         assert self._cluster is not None
@@ -158,6 +159,7 @@ class RadosClient:
     # -- helpers ---------------------------------------------------------------------------
 
     def error(self, operation: str, reason: str) -> exc.BackendError:
+        """A ``BackendError`` of this backend for ``operation`` (to raise)."""
         return exc.BackendError(backend_name=self.backend_name, operation=operation,
                                 reason=reason)
 
@@ -212,16 +214,6 @@ def _connect_reason(e: BaseException, client: RadosClient) -> str:
     return f"cannot connect to {where} as client.{client.user}: {_describe(e)}"
 
 
-def _subject(arg: object) -> str:
-    if isinstance(arg, VolumeInfo):
-        return f"volume {arg.id} ({arg.size} GiB)"
-    if isinstance(arg, SnapshotInfo):
-        return f"snapshot {arg.id} of volume {arg.volume.id}"
-    if isinstance(arg, dict):
-        return f"group{' snapshot' if 'group_id' in arg else ''} {arg.get('id')}"
-    return repr(arg)
-
-
 def translate(client: RadosClient, operation: str, e: BaseException) -> exc.VolumelibError:
     """A volumelib exception for a librados/librbd failure of ``operation``."""
     number = _errno(e)
@@ -238,29 +230,14 @@ def translate(client: RadosClient, operation: str, e: BaseException) -> exc.Volu
     return client.error(operation, _describe(e))
 
 
+def _translate_for(driver: Any, name: str, e: BaseException) -> exc.VolumelibError:
+    return translate(driver.client, name, e)
+
+
 def operation(name: str) -> Callable[[_F], _F]:
     """Log a driver method at DEBUG with its ids; turn librados/librbd failures into
-    volumelib exceptions (:func:`translate`); volumelib's pass through unchanged."""
-
-    def decorate(fn: _F) -> _F:
-        @functools.wraps(fn)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            ids = ", ".join(_subject(a) for a in (*args, *kwargs.values())
-                            if isinstance(a, (VolumeInfo, SnapshotInfo, int, dict)))
-            LOG.debug("%s: %s(%s)", self.backend_name, name, ids)
-            started = time.monotonic()
-            try:
-                result = fn(self, *args, **kwargs)
-            except exc.VolumelibError:
-                raise
-            except NotImplementedError:
-                raise
-            except (rados.Error, rbd.Error, OSError) as e:
-                raise translate(self.client, name, e) from e
-            LOG.debug("%s: %s(%s) done in %.3f s", self.backend_name, name, ids,
-                      time.monotonic() - started)
-            return result
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+    volumelib exceptions (:func:`translate`); volumelib's pass through unchanged, and
+    so does ``NotImplementedError`` (the library's per-volume group fallback)."""
+    return driver_operation(name, errors=(rados.Error, rbd.Error, OSError),
+                            translate=_translate_for, logger=LOG,
+                            passthrough=(NotImplementedError,))

@@ -35,6 +35,7 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
+from volumelib.drivers.common import check_id
 from volumelib.drivers.options import Option
 from volumelib.drivers.rbd import groups, maintenance, names
 from volumelib.drivers.rbd.client import RadosClient, operation, rados, rbd, translate
@@ -183,11 +184,8 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
 
     # -- names and helpers ---------------------------------------------------------------
 
-    @staticmethod
-    def _check_id(value: object) -> str:
-        if not names.is_canonical_uuid(value):
-            raise exc.InvalidId(id=value, reason="must be a canonical lowercase UUID")
-        return value  # type: ignore[return-value]
+    #: ``value`` itself when it is a canonical UUID, else InvalidId.
+    _check_id = staticmethod(check_id)
 
     def _image_name(self, volume_id: str) -> str:
         return f"{names.VOLUME}{self._check_id(volume_id)}"

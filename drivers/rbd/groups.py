@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
+from volumelib.drivers.common import check_group_sources
 from volumelib.drivers.rbd.client import RadosClient, rados, rbd
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 
@@ -41,10 +42,12 @@ COPY_CHUNK = 4 * 1024 * 1024
 
 
 def group_name(group_id: str) -> str:
+    """The RBD group of volumelib group ``group_id``."""
     return f"group-{group_id}"
 
 
 def gsnap_name(group_snapshot_id: str) -> str:
+    """The RBD group snapshot of volumelib group snapshot ``group_snapshot_id``."""
     return f"gsnap-{group_snapshot_id}"
 
 
@@ -287,22 +290,18 @@ class GroupsMixin:
         gid = self._check_id(group["id"])
         targets = list(volumes)
         temporary: tuple[rbd.Group, str] | None = None
+        given = check_group_sources(targets, cgsnapshot, snapshots, source_cg, source_vols)
         if cgsnapshot is not None:
             gsnap = gsnap_name(self._check_id(cgsnapshot["id"]))
             source_grp = self._group(cgsnapshot["group_id"])
             if gsnap not in {s["name"] for s in source_grp.list_snaps()}:
                 raise exc.GroupSnapshotNotFound(group_snapshot_id=cgsnapshot["id"])
             sources = [self._image_name(s.volume_id) for s in snapshots or ()]
-        elif source_cg is not None:
+        else:
+            assert source_cg is not None  # check_group_sources: one of the two is given
             source_grp = self._group(source_cg["id"])
             gsnap = f"{TMP_GSNAP_PREFIX}{gid}"
-            sources = [self._image_name(v.id) for v in source_vols or ()]
-        else:
-            raise exc.InvalidArgument(reason="create_consistencygroup_from_src needs a "
-                                             "cgsnapshot or a source_cg")
-        if len(sources) != len(targets):
-            raise exc.InvalidArgument(reason=f"{len(targets)} volumes for {len(sources)} "
-                                             f"sources; they must line up")
+            sources = [self._image_name(v.id) for v in given]
         if source_cg is not None:
             try:
                 source_grp.create_snap(gsnap)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from volumelib.drivers.common import is_canonical_uuid
 
 __all__ = ["VOLUME", "SNAPSHOT", "CLONE_SNAP", "is_canonical_uuid", "id_after"]
 
@@ -12,15 +12,6 @@ VOLUME = "volume-"
 SNAPSHOT = "snapshot-"
 #: Prefix of the temporary snapshot a volume clone is made from, ``clone-<new id>``.
 CLONE_SNAP = "clone-"
-
-
-def is_canonical_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except (ValueError, TypeError, AttributeError):
-        return False
 
 
 def id_after(name: str, prefix: str) -> str | None:

@@ -4,13 +4,12 @@ usage: attach_dd.py CONFIG.yaml        (needs root)
 """
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 import yaml
 
 import volumelib.compat.cinderlib as cinderlib
+from device_io import read_at, write_at
 
 with open(sys.argv[1]) as f:
     config = yaml.safe_load(f)
@@ -24,19 +23,7 @@ def write_data(vol, data):
     if not vol.local_attach:
         vol.attach()
     try:
-        path = vol.local_attach.path
-        if not isinstance(path, str):
-            # os-brick's userspace RBD attach (no krbd here) gives a file-like handle
-            path.seek(0)
-            path.write(data)
-            path.flush()
-            return
-        with tempfile.NamedTemporaryFile() as f:
-            f.write(data)
-            f.flush()
-            subprocess.check_output(["dd", "if=" + f.name, "of=" + path,
-                                     "oflag=direct", "conv=fsync", "bs=4096"],
-                                    stderr=subprocess.DEVNULL)
+        write_at(vol.local_attach.path, 0, data)
     finally:
         vol.detach()
 
@@ -45,14 +32,7 @@ def read_data(vol, length):
     if not vol.local_attach:
         vol.attach()
     try:
-        path = vol.local_attach.path
-        if not isinstance(path, str):
-            path.seek(0)
-            return path.read(length)
-        return subprocess.check_output(["dd", "if=" + path,
-                                        "iflag=direct", "bs=4096",
-                                        "count=%d" % (length // 4096)],
-                                       stderr=subprocess.DEVNULL)
+        return read_at(vol.local_attach.path, 0, length)
     finally:
         vol.detach()
 

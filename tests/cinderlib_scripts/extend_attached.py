@@ -3,12 +3,12 @@
 usage: extend_attached.py CONFIG.yaml   (needs root)
 """
 import json
-import subprocess
 import sys
 
 import yaml
 
 import volumelib.compat.cinderlib as cinderlib
+from device_io import device_size, read_at, write_at
 
 GiB = 1024 ** 3
 
@@ -18,35 +18,6 @@ with open(sys.argv[1]) as f:
 cinderlib.setup(persistence_config=config["persistence_config"],
                 disable_logs=not config.get("logs", False))
 backend = cinderlib.Backend(**config["backends"][0])
-
-
-def device_size(path):
-    if not isinstance(path, str):
-        # os-brick's userspace RBD attach (no krbd here) gives a file-like handle
-        path.seek(0, 2)
-        return path.tell()
-    out = subprocess.check_output(["lsblk", "-b", "-n", "-d", "-o", "SIZE", path])
-    return int(out.split()[0])
-
-
-def write_at(path, offset, data):
-    if not isinstance(path, str):
-        path.seek(offset)
-        path.write(data)
-        path.flush()
-        return
-    subprocess.run(["dd", "of=" + path, "bs=4096", "seek=%d" % (offset // 4096),
-                    "oflag=direct", "conv=fsync,notrunc"], input=data, check=True,
-                   stderr=subprocess.DEVNULL)
-
-
-def read_at(path, offset, length):
-    if not isinstance(path, str):
-        path.seek(offset)
-        return path.read(length)
-    return subprocess.check_output(["dd", "if=" + path, "bs=4096",
-                                    "skip=%d" % (offset // 4096), "count=%d" % (length // 4096),
-                                    "iflag=direct"], stderr=subprocess.DEVNULL)
 
 
 vol = backend.create_volume(size=1, name="grow-me")

@@ -57,23 +57,27 @@ assert new_bytes == 2 * 1024 ** 3 and vol.size == 2
 ids = sorted(v.id for v in backend.volumes)
 assert ids == sorted([vol.id, from_snap.id, clone.id]), ids
 
+
+def delete_twice(obj):
+    """Delete, then delete again as after a failed attempt: both succeed."""
+    obj.delete()
+    assert obj.status == "deleted" and obj.deleted
+    obj._ovo.status = "error"
+    obj._ovo.deleted = False
+    obj.delete()
+    assert obj.status == "deleted" and obj.deleted
+
+
 # Deleting in reverse order, and deleting twice is harmless
 for v in (clone, from_snap):
     v.delete()
     assert v.status == "deleted" and v.deleted
     assert v not in backend.volumes
-snap.delete()
-assert snap.status == "deleted" and snap.deleted and snap not in vol.snapshots
-snap._ovo.status = "error"
-snap._ovo.deleted = False
-snap.delete()
-assert snap.status == "deleted" and snap.deleted
-vol.delete()
-assert vol.status == "deleted" and vol.deleted and vol not in backend.volumes
-vol._ovo.status = "error"
-vol._ovo.deleted = False
-vol.delete()
-assert vol.status == "deleted" and vol.deleted
+
+delete_twice(snap)
+assert snap not in vol.snapshots
+delete_twice(vol)
+assert vol not in backend.volumes
 assert backend.volumes == []
 
 drivers = cinderlib.list_supported_drivers()

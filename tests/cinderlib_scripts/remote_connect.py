@@ -11,12 +11,12 @@ usage: remote_connect.py CONFIG.yaml STEP NODE_ID
 """
 import json
 import socket
-import subprocess
 import sys
 
 import yaml
 
 import volumelib.compat.cinderlib as cinderlib
+from device_io import read_at, write_at
 
 config_file, step, node_id = sys.argv[1:4]
 with open(config_file) as f:
@@ -25,27 +25,6 @@ with open(config_file) as f:
 MARK = b"written-on-the-node".ljust(4096, b"#")  # one 4 KiB block (direct I/O)
 OFFSET = 1024 * 1024
 
-
-def write_at(path, offset, data):
-    if not isinstance(path, str):
-        # os-brick's userspace RBD attach (no krbd here) gives a file-like handle
-        path.seek(offset)
-        path.write(data)
-        path.flush()
-        return
-    subprocess.run(["dd", "of=" + path, "bs=4096", "seek=%d" % (offset // 4096),
-                    "oflag=direct", "conv=fsync,notrunc"], input=data, check=True,
-                   stderr=subprocess.DEVNULL)
-
-
-def read_at(path, offset, length):
-    if not isinstance(path, str):
-        path.seek(offset)
-        return path.read(length)
-    return subprocess.check_output(["dd", "if=" + path, "bs=4096",
-                                    "skip=%d" % (offset // 4096),
-                                    "count=%d" % (length // 4096), "iflag=direct"],
-                                   stderr=subprocess.DEVNULL)
 
 node = step.startswith("node-")
 # A node has no backend configuration, only the metadata persistence

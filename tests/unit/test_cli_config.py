@@ -44,6 +44,15 @@ def test_yaml_in_cinderlibs_shape():
         cfg.backend_config("nope")
 
 
+def test_config_repr_hides_urls_and_driver_options():
+    cfg = config.parse_yaml(
+        "persistence_config: {storage: db, connection: 'postgresql://u:db-pw@h/v'}\n"
+        "backends: [{volume_backend_name: a, volume_driver: file, san_password: s3cr3t}]\n",
+        "t.yaml")
+    assert cfg.backends[0]["san_password"] == "s3cr3t"  # kept for the driver
+    assert "db-pw" not in repr(cfg) and "s3cr3t" not in repr(cfg)
+
+
 @pytest.mark.parametrize("text, needle", [
     ("a: [", "not valid YAML"),
     ("42", "must hold a mapping"),

@@ -31,6 +31,15 @@ class ListBackends(Lister):
         return ("name", "volume_driver", "source"), rows
 
 
+class _OnBackend:
+    """Mixin of the commands on one backend: the optional positional ``BACKEND``."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)  # type: ignore[misc]
+        common.add_backend_arg(parser)
+        return parser  # type: ignore[no-any-return]
+
+
 def _flat_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """Cinder's stats with the first pool's figures inline (a table reads better)."""
     out = {k: v for k, v in stats.items() if k != "pools"}
@@ -43,18 +52,12 @@ def _flat_stats(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class BackendStats(ShowOne):
+class BackendStats(_OnBackend, ShowOne):
     """Capacity and capabilities of a backend, in Cinder's stats format.
 
     With one pool its figures are shown inline; ``-f json``/``yaml`` (and a table of a
     backend with several pools) add the full structure as ``pools_detail``.
     """
-
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("name", nargs="?", metavar="BACKEND",
-                            help="backend name (default: --backend or the only one)")
-        return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         backend = self.app.ctx.backend(parsed_args.name)
@@ -67,33 +70,21 @@ class BackendStats(ShowOne):
         return common.show_dict(data)
 
 
-class BackendHealth(ShowOne):
+class BackendHealth(_OnBackend, common.ExitStatus, ShowOne):
     """Whether a backend is alive, and its volumes per status."""
-
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("name", nargs="?", metavar="BACKEND",
-                            help="backend name (default: --backend or the only one)")
-        return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         backend = self.app.ctx.backend(parsed_args.name)
         health = backend.health()
-        self.alive = bool(health.get("alive"))
+        self.exit_code = 0 if health.get("alive") else 1
         return common.show_dict(health)
 
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        super().run(parsed_args)
-        return 0 if self.alive else 1
 
-
-class BackendGc(Lister):
+class BackendGc(_OnBackend, Lister):
     """Reconcile records stuck in transitional states and remove orphaned storage."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("name", nargs="?", metavar="BACKEND",
-                            help="backend name (default: --backend or the only one)")
         parser.add_argument("--older-than", type=float, default=600, metavar="SECONDS",
                             help="only records older than this (default 600)")
         parser.add_argument("--dry-run", action="store_true",
@@ -127,6 +118,7 @@ class _DbCommand(ShowOne):
         return parser
 
     def url(self, parsed_args: argparse.Namespace) -> str:
+        """``--url``, else the configured store's connection. Raises InvalidConfig."""
         if parsed_args.url:
             return parsed_args.url
         persistence = self.app.ctx.config.persistence_config or {}

@@ -7,12 +7,14 @@ use, so that ``volumelib --help`` and ``image-cache`` stay quick.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cliff import columns
+from cliff.command import Command
 
 from volumelib import exceptions as exc
 
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from volumelib.cli.config import CliConfig
 
 __all__ = ["Context", "DictColumn", "show", "rows", "VOLUME_COLUMNS", "SNAPSHOT_COLUMNS",
-           "GROUP_COLUMNS", "GROUP_SNAPSHOT_COLUMNS", "parse_key_value", "positive_int"]
+           "GROUP_COLUMNS", "GROUP_SNAPSHOT_COLUMNS", "parse_key_value", "positive_int",
+           "add_ref", "add_backend_arg", "oldest_first", "DeleteMany", "ExitStatus"]
 
 LOG = logging.getLogger(__name__)
 
@@ -115,7 +118,6 @@ def parse_key_value(items: Sequence[str] | None, what: str = "--property") -> di
 
 def positive_int(text: str) -> int:
     """argparse type: a whole number >= 1 (a malformed size is a usage error)."""
-    import argparse
     try:
         value = int(text, 10)
     except ValueError:
@@ -123,6 +125,67 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
+
+
+def add_ref(parser: argparse.ArgumentParser, dest: str, metavar: str, *,
+            many: bool = False, help: str | None = None) -> None:
+    """A positional reference by id or name (``many``: one or more of them)."""
+    parser.add_argument(dest, metavar=metavar, nargs="+" if many else None,
+                        help=help or ("ids or names" if many else "id or name"))
+
+
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    """The optional positional ``BACKEND`` of the ``backend`` commands (dest ``name``)."""
+    parser.add_argument("name", nargs="?", metavar="BACKEND",
+                        help="backend name (default: --backend or the only one)")
+
+
+def oldest_first(objs: Iterable[Any]) -> list[Any]:
+    """``objs`` by creation time (undated last), then id: a stable listing order."""
+    return sorted(objs, key=lambda o: (o.created_at is None, o.created_at, o.id))
+
+
+class DeleteMany(Command):
+    """Base of the ``... delete REF...`` commands: every reference is resolved before
+    the first object is deleted, so one bad reference changes nothing.
+
+    Subclasses set ``metavar`` and ``dest`` and implement :meth:`find` and
+    :meth:`delete`.
+    """
+
+    metavar = "REF"
+    dest = "refs"
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        add_ref(parser, self.dest, self.metavar, many=True)
+        return parser
+
+    def find(self, ref: str) -> Any:
+        """The object ``ref`` names. Raises the matching NotFound."""
+        raise NotImplementedError
+
+    def delete(self, obj: Any) -> None:
+        """Delete one object found by :meth:`find`."""
+        raise NotImplementedError
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        found = [self.find(ref) for ref in getattr(parsed_args, self.dest)]
+        for obj in found:
+            self.delete(obj)
+        return 0
+
+
+class ExitStatus:
+    """Mixin for a command whose exit code reports what it found (health, prefetch):
+    ``take_action`` sets ``self.exit_code``; the output is printed either way."""
+
+    exit_code = 0
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        """Run the command (output printed), then return :attr:`exit_code`."""
+        super().run(parsed_args)  # type: ignore[misc]
+        return self.exit_code
 
 
 def _quietly(func: Any) -> None:
@@ -214,6 +277,7 @@ class Context:
         return [self.backend(n) for n in self.config.backend_names]
 
     def close(self) -> None:
+        """Close the control plane and every backend built (errors only logged)."""
         if self._control is not None:
             _quietly(self._control.close)
             self._control = None
@@ -231,6 +295,11 @@ class Context:
         if self.backend_name is not None:
             self._check_backend_name(self.backend_name)
         return self.backend_name
+
+    def in_scope(self, objs: Iterable[Any]) -> list[Any]:
+        """``objs`` on ``--backend``'s backend (all of them without ``--backend``)."""
+        scope = self._scope()
+        return [o for o in objs if scope is None or o.backend_name == scope]
 
     def _bind(self, obj: Any, what: str, ref: str) -> Any:
         name = obj.backend_name
@@ -271,20 +340,15 @@ class Context:
             found = store.get_snapshots(snapshot_id=ref)
         else:
             found = store.get_snapshots(snapshot_name=ref)
-        scope = self._scope()
-        if scope is not None:
-            found = [s for s in found if s.backend_name == scope]
-        return self._one(found, "snapshot", ref, exc.SnapshotNotFound(snapshot_id=ref))
+        return self._one(self.in_scope(found), "snapshot", ref,
+                         exc.SnapshotNotFound(snapshot_id=ref))
 
     def find_group(self, ref: str) -> Any:
         """A group by id or (unique) name. Raises GroupNotFound."""
         store = self.persistence
         found = store.get_groups(group_id=ref) if _UUID.match(ref) else \
             store.get_groups(group_name=ref)
-        scope = self._scope()
-        if scope is not None:
-            found = [g for g in found if g.backend_name == scope]
-        return self._one(found, "group", ref, exc.GroupNotFound(group_id=ref))
+        return self._one(self.in_scope(found), "group", ref, exc.GroupNotFound(group_id=ref))
 
     def find_group_snapshot(self, ref: str) -> Any:
         """A group snapshot by id or (unique) name. Raises GroupSnapshotNotFound."""

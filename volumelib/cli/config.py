@@ -78,14 +78,15 @@ class CliConfig:
         raw: the whole parsed document (the conformance kit reads ``persistence``).
     """
 
+    # Not in repr: a database URL and driver options may hold passwords.
     source: str | None = None
-    persistence_config: dict[str, Any] | None = None
-    backends: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    persistence_config: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    backends: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)
     project_id: str | None = None
     user_id: str | None = None
     file_locks_path: str | None = None
     image_cache: dict[str, Any] | None = None
-    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def backend_names(self) -> list[str]:

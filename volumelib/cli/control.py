@@ -202,17 +202,13 @@ class ShowType(ShowOne):
                            TYPE_COLUMNS)
 
 
-class DeleteType(Command):
+class DeleteType(common.DeleteMany):
     """Delete volume types (by name or id)."""
 
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("names", nargs="+", metavar="TYPE", help="names or ids")
-        return parser
+    metavar, dest = "TYPE", "names"
 
-    def take_action(self, parsed_args: argparse.Namespace) -> int:
-        control = self.app.ctx.control
-        found = [control.get_volume_type(n) for n in parsed_args.names]
-        for vtype in found:
-            control.delete_volume_type(vtype.id)
-        return 0
+    def find(self, ref: str) -> Any:
+        return self.app.ctx.control.get_volume_type(ref)
+
+    def delete(self, obj: Any) -> None:
+        self.app.ctx.control.delete_volume_type(obj.id)

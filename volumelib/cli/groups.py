@@ -96,9 +96,8 @@ class ListGroups(Lister):
         groups = ctx.persistence.get_groups(backend_name=ctx._scope())
         for g in groups:
             g._bind(None, ctx.persistence)
-        groups.sort(key=lambda g: (g.created_at is None, g.created_at, g.id))
         names = common.GROUP_COLUMNS if parsed_args.long else common.GROUP_LIST_COLUMNS
-        return common.rows(groups, names)
+        return common.rows(common.oldest_first(groups), names)
 
 
 class ShowGroup(ShowOne):
@@ -106,7 +105,7 @@ class ShowGroup(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("group", metavar="GROUP", help="id or name")
+        common.add_ref(parser, "group", "GROUP")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
@@ -118,7 +117,7 @@ class UpdateGroup(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("group", metavar="GROUP", help="id or name")
+        common.add_ref(parser, "group", "GROUP")
         parser.add_argument("--add-volume", action="append", default=[], metavar="VOLUME")
         parser.add_argument("--remove-volume", action="append", default=[], metavar="VOLUME")
         return parser
@@ -139,7 +138,7 @@ class DeleteGroup(Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("group", metavar="GROUP", help="id or name")
+        common.add_ref(parser, "group", "GROUP")
         parser.add_argument("--delete-volumes", action="store_true",
                             help="delete the member volumes too")
         return parser
@@ -155,7 +154,7 @@ class CreateGroupSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("group", metavar="GROUP", help="id or name")
+        common.add_ref(parser, "group", "GROUP")
         parser.add_argument("--name", help="the group snapshot's name")
         parser.add_argument("--description", help="free text")
         return parser
@@ -180,13 +179,10 @@ class ListGroupSnapshots(Lister):
             found = ctx.persistence.get_group_snapshots(
                 group_id=ctx.find_group(parsed_args.group).id)
         else:
-            scope = ctx._scope()
-            found = [g for g in ctx.persistence.get_group_snapshots()
-                     if scope is None or g.backend_name == scope]
+            found = ctx.in_scope(ctx.persistence.get_group_snapshots())
         for gs in found:
             gs._bind(None, ctx.persistence)
-        found.sort(key=lambda g: (g.created_at is None, g.created_at, g.id))
-        return common.rows(found, common.GROUP_SNAPSHOT_COLUMNS)
+        return common.rows(common.oldest_first(found), common.GROUP_SNAPSHOT_COLUMNS)
 
 
 class ShowGroupSnapshot(ShowOne):
@@ -194,7 +190,7 @@ class ShowGroupSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("group_snapshot", metavar="GROUP_SNAPSHOT", help="id or name")
+        common.add_ref(parser, "group_snapshot", "GROUP_SNAPSHOT")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
@@ -202,17 +198,13 @@ class ShowGroupSnapshot(ShowOne):
         return common.show(gs, common.GROUP_SNAPSHOT_COLUMNS)
 
 
-class DeleteGroupSnapshot(Command):
+class DeleteGroupSnapshot(common.DeleteMany):
     """Delete group snapshots and their member snapshots."""
 
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("group_snapshots", nargs="+", metavar="GROUP_SNAPSHOT",
-                            help="ids or names")
-        return parser
+    metavar, dest = "GROUP_SNAPSHOT", "group_snapshots"
 
-    def take_action(self, parsed_args: argparse.Namespace) -> int:
-        found = [self.app.ctx.find_group_snapshot(r) for r in parsed_args.group_snapshots]
-        for gs in found:
-            gs.delete()
-        return 0
+    def find(self, ref: str) -> Any:
+        return self.app.ctx.find_group_snapshot(ref)
+
+    def delete(self, obj: Any) -> None:
+        obj.delete()

@@ -175,7 +175,7 @@ class QueueImage(_CacheCommand, ShowOne):
         return common.show_dict({"image_id": image.id, "queued": queued})
 
 
-class Prefetch(_CacheCommand, Lister):
+class Prefetch(common.ExitStatus, _CacheCommand, Lister):
     """Download every queued image into the cache (progress bar on stderr).
     Exits 1 when an image failed (it stays queued)."""
 
@@ -193,14 +193,10 @@ class Prefetch(_CacheCommand, Lister):
         finally:
             if bar:
                 bar.close()
-        self.failed = bool(result["failed"])
+        self.exit_code = 1 if result["failed"] else 0
         rows = [(i, "cached", "") for i in result["cached"]]
         rows += [(i, "failed", " ".join(str(r).split())) for i, r in result["failed"].items()]
         return ("image_id", "result", "reason"), rows
-
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        super().run(parsed_args)
-        return 1 if self.failed else 0
 
 
 class Prune(_CacheCommand, ShowOne):

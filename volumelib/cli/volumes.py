@@ -170,7 +170,7 @@ class ShowVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("volume", metavar="VOLUME", help="id or name")
+        common.add_ref(parser, "volume", "VOLUME")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
@@ -183,7 +183,7 @@ class ExtendVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("volume", metavar="VOLUME", help="id or name")
+        common.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("--size", type=common.positive_int, required=True, metavar="GIB",
                             help="the new size in GiB, larger than the current")
         return parser
@@ -202,19 +202,16 @@ def _host() -> str:
     return core.settings().host
 
 
-class DeleteVolume(Command):
+class DeleteVolume(common.DeleteMany):
     """Delete volumes (every reference is checked before the first is deleted)."""
 
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("volumes", nargs="+", metavar="VOLUME", help="ids or names")
-        return parser
+    metavar, dest = "VOLUME", "volumes"
 
-    def take_action(self, parsed_args: argparse.Namespace) -> int:
-        vols = [self.app.ctx.find_volume(ref) for ref in parsed_args.volumes]
-        for vol in vols:
-            vol.delete()
-        return 0
+    def find(self, ref: str) -> Any:
+        return self.app.ctx.find_volume(ref)
+
+    def delete(self, obj: Any) -> None:
+        obj.delete()
 
 
 class AttachVolume(ShowOne):
@@ -226,7 +223,7 @@ class AttachVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("volume", metavar="VOLUME", help="id or name")
+        common.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("--mode", choices=("rw", "ro"), default="rw",
                             help="read-write (default) or read-only")
         return parser
@@ -242,7 +239,7 @@ class DetachVolume(Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("volume", metavar="VOLUME", help="id or name")
+        common.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("--force", action="store_true",
                             help="detach even if the device is busy (may lose data)")
         return parser
@@ -278,7 +275,7 @@ class RevertVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("volume", metavar="VOLUME", help="id or name")
+        common.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("snapshot", metavar="SNAPSHOT", help="id or name of one of its "
                                                                  "snapshots")
         return parser
@@ -326,10 +323,8 @@ class ListSnapshots(Lister):
             snaps = ctx.persistence.get_snapshots(
                 volume_id=ctx.find_volume(parsed_args.volume).id)
         else:
-            scope = ctx._scope()
-            snaps = [s for s in ctx.persistence.get_snapshots()
-                     if scope is None or s.backend_name == scope]
-        snaps.sort(key=lambda s: (s.created_at is None, s.created_at, s.id))
+            snaps = ctx.in_scope(ctx.persistence.get_snapshots())
+        snaps = common.oldest_first(snaps)
         names = common.SNAPSHOT_COLUMNS if parsed_args.long else common.SNAPSHOT_LIST_COLUMNS
         return common.rows(snaps, names)
 
@@ -339,7 +334,7 @@ class ShowSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        parser.add_argument("snapshot", metavar="SNAPSHOT", help="id or name")
+        common.add_ref(parser, "snapshot", "SNAPSHOT")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
@@ -347,16 +342,13 @@ class ShowSnapshot(ShowOne):
                            common.SNAPSHOT_COLUMNS)
 
 
-class DeleteSnapshot(Command):
+class DeleteSnapshot(common.DeleteMany):
     """Delete snapshots (every reference is checked before the first is deleted)."""
 
-    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        parser = super().get_parser(prog_name)
-        parser.add_argument("snapshots", nargs="+", metavar="SNAPSHOT", help="ids or names")
-        return parser
+    metavar, dest = "SNAPSHOT", "snapshots"
 
-    def take_action(self, parsed_args: argparse.Namespace) -> int:
-        snaps = [self.app.ctx.find_snapshot(ref) for ref in parsed_args.snapshots]
-        for snap in snaps:
-            snap.delete()
-        return 0
+    def find(self, ref: str) -> Any:
+        return self.app.ctx.find_snapshot(ref)
+
+    def delete(self, obj: Any) -> None:
+        obj.delete()

@@ -2,7 +2,9 @@
 
 Subclass :class:`DriverFixtures` (provide ``backend``; optionally override
 ``write_data``/``read_data`` when the backend offers a faster way to reach a volume's
-bytes than a local attach) and :class:`DriverSuite`. Tests needing a capability the
+bytes than a local attach) and :class:`DriverSuite`. A local attach may give a block
+device path or a file-like handle in ``Connection.path``; the suite handles both
+(:class:`AttachedDevice`). Tests needing a capability the
 driver does not declare are skipped as not applicable.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +24,8 @@ from volumelib.testing import not_applicable, require_capabilities
 
 __all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SnapshotTests", "CloneTests",
            "RevertTests", "ConnectionTests", "LocalAttachTests", "StatsTests",
-           "GcTests", "SerializationTests", "BadInputTests", "GroupTests"]
+           "GcTests", "SerializationTests", "BadInputTests", "GroupTests",
+           "AttachedDevice", "through_attach"]
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -39,32 +43,79 @@ class DriverFixtures:
         return {"host": "conformance-host", "ip": "127.0.0.1",
                 "initiator": "iqn.1994-05.org.volumelib:conformance", "multipath": False}
 
-    # How the suite reaches a volume's bytes. The default attaches it on this host.
+    # How the suite reaches a volume's bytes. The default attaches it on this host and
+    # goes through ``conn.path``, a block device path or a file-like handle.
     def write_data(self, backend: Any, volume: Any, offset: int, data: bytes) -> None:
-        self._through_attach(backend, volume, lambda fd: os.pwrite(fd, data, offset))
+        through_attach(backend, volume, lambda dev: dev.write(offset, data))
 
     def read_data(self, backend: Any, volume: Any, offset: int, length: int) -> bytes:
         out: list[bytes] = []
-        self._through_attach(backend, volume, lambda fd: out.append(os.pread(fd, length, offset)))
+        through_attach(backend, volume, lambda dev: out.append(dev.read(offset, length)))
         return out[0]
 
-    def _through_attach(self, backend: Any, volume: Any, func: Any) -> None:
-        if Capability.LOCAL_ATTACH not in backend.capabilities:
-            not_applicable(f"{backend.driver_name} cannot attach locally and the fixture "
-                           f"gives no other way to reach a volume's data")
-        volume.refresh()
-        was_attached = any(c.attached for c in volume.connections)
-        conn = next((c for c in volume.connections if c.attached), None) or volume.attach()
-        try:
-            fd = os.open(conn.path, os.O_RDWR)
-            try:
-                func(fd)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        finally:
-            if not was_attached:
-                volume.detach()
+
+class AttachedDevice:
+    """Reads and writes what an attach gives in ``Connection.path``: a block device
+    path (opened with ``os.open``), or a file-like handle with ``seek``/``read``/
+    ``write`` (os-brick's userspace RBD connector, see DESIGN.md). A context manager;
+    closing closes only what it opened (a handle belongs to the connection)."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR) if isinstance(path, (str, bytes, os.PathLike)) \
+            else None
+
+    def __enter__(self) -> AttachedDevice:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` and flush it to the volume."""
+        if self.fd is not None:
+            os.pwrite(self.fd, data, offset)
+            os.fsync(self.fd)
+        else:
+            self.path.seek(offset)
+            self.path.write(data)
+            self.path.flush()
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.fd is not None:
+            return os.pread(self.fd, length, offset)
+        self.path.seek(offset)
+        return bytes(self.path.read(length))
+
+    def size(self) -> int:
+        """The size the device has now, in bytes."""
+        if self.fd is not None:
+            return os.lseek(self.fd, 0, os.SEEK_END)
+        self.path.seek(0, os.SEEK_END)
+        return int(self.path.tell())
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def through_attach(backend: Any, volume: Any, func: Callable[[AttachedDevice], Any]) -> None:
+    """Run ``func(device)`` on ``volume`` attached on this host: its existing attached
+    connection, else a new attach that is detached afterwards. Not applicable (skip)
+    when the driver cannot attach locally."""
+    if Capability.LOCAL_ATTACH not in backend.capabilities:
+        not_applicable(f"{backend.driver_name} cannot attach locally and the fixture "
+                       f"gives no other way to reach a volume's data")
+    volume.refresh()
+    attached = next((c for c in volume.connections if c.attached), None)
+    conn = attached or volume.attach()
+    try:
+        with AttachedDevice(conn.path) as device:
+            func(device)
+    finally:
+        if attached is None:
+            volume.detach()
 
 
 def _count(backend: Any) -> int:
@@ -273,24 +324,26 @@ class ConnectionTests:
 
 
 class LocalAttachTests:
+    """Attach on this host. ``conn.path`` is a block device path (loop devices, iSCSI...)
+    or a file-like handle on the volume (os-brick's userspace RBD connector): both are
+    read and written through :class:`AttachedDevice`."""
+
     def test_attach_detach(self, backend: Any) -> None:
         require_capabilities(backend, Capability.LOCAL_ATTACH)
         vol = backend.create_volume(1)
         conn = vol.attach()
         try:
-            assert conn.attached and conn.path
-            assert stat.S_ISBLK(os.stat(conn.path).st_mode)
-            fd = os.open(conn.path, os.O_RDWR)
-            try:
-                os.pwrite(fd, b"through-the-device" * 100, 3 * MiB)
-                os.fsync(fd)
-                assert os.pread(fd, 1800, 3 * MiB) == b"through-the-device" * 100
-            finally:
-                os.close(fd)
+            assert conn.attached and conn.path is not None
+            if isinstance(conn.path, str):
+                assert stat.S_ISBLK(os.stat(conn.path).st_mode)
+            with AttachedDevice(conn.path) as device:
+                device.write(3 * MiB, b"through-the-device" * 100)
+                assert device.read(3 * MiB, 1800) == b"through-the-device" * 100
             assert backend.get_volume(vol.id).status == "in-use"
         finally:
             vol.detach()
         assert vol.status == "available" and vol.connections == []
+        assert self.read_data(backend, vol, 3 * MiB, 18) == b"through-the-device"  # type: ignore[attr-defined]
         vol.delete()
 
     def test_extend_while_attached(self, backend: Any) -> None:
@@ -299,11 +352,8 @@ class LocalAttachTests:
         conn = vol.attach()
         try:
             vol.extend(2)
-            fd = os.open(conn.path, os.O_RDONLY)
-            try:
-                assert os.lseek(fd, 0, os.SEEK_END) == 2 * GiB
-            finally:
-                os.close(fd)
+            with AttachedDevice(conn.path) as device:
+                assert device.size() == 2 * GiB
         finally:
             vol.detach()
         vol.delete()

@@ -92,6 +92,7 @@ def resolve(volume_driver: Any) -> tuple[str | type, str]:
 
 
 def declared_options(cls: type) -> set[str]:
+    """The option names driver class ``cls`` accepts (its own and the common ones)."""
     from volumelib.drivers.base import COMMON_OPTIONS
     return {o.name for o in COMMON_OPTIONS + tuple(getattr(cls, "options", ()))}
 
@@ -123,8 +124,9 @@ def driver_options(cls: type, alias_key: str, explicit: Mapping[str, Any],
                                                f"{key} is the Cinder name of {target}")
             result[target] = value
         elif key in IGNORED_CINDER_OPTIONS:
-            LOG.debug("Cinder option %s=%r means nothing to volumelib's %s driver; "
-                      "dropped", key, value, getattr(cls, "name", cls))
+            # The value is not logged: a Cinder option may hold a secret.
+            LOG.debug("Cinder option %s means nothing to volumelib's %s driver; dropped",
+                      key, getattr(cls, "name", cls))
         else:
             raise exc.UnknownOption(option=key, driver=getattr(cls, "name", cls),
                                     known=", ".join(sorted(known)))

@@ -66,6 +66,7 @@ def wrap(ovo: Any) -> Any:
 
 
 def wrap_all(ovos: list[Any]) -> list[Any]:
+    """:func:`wrap` of each volumelib object."""
     return [wrap(o) for o in ovos]
 
 

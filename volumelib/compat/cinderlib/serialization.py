@@ -98,13 +98,21 @@ def _fill_secrets(conn: Any, stored: Any) -> None:
 
 
 def load_backend_data(json_src: Any, save: bool = False) -> Backend | str:
+    """``Backend.load``: the backend of ``Backend.json``/``dump`` data and its volumes.
+
+    Raises:
+        InvalidPayload: the data has no ``backend`` mapping.
+    """
     data = _parse(json_src)
     if not isinstance(data, Mapping) or not isinstance(data.get("backend"), Mapping):
-        raise exc.InvalidPayload(reason="backend data needs a 'backend' mapping")
+        given = data.get("backend") if isinstance(data, Mapping) else data
+        raise exc.InvalidPayload(reason=f"backend data needs a 'backend' mapping, not "
+                                        f"{type(given).__name__} {given!r:.60}")
     backend = Backend.load_backend(data["backend"])
     volumes = data.get("volumes") or []
     if not isinstance(volumes, list):
-        raise exc.InvalidPayload(reason="backend 'volumes' must be a list")
+        raise exc.InvalidPayload(reason=f"backend 'volumes' must be a list, not "
+                                        f"{type(volumes).__name__} {volumes!r:.60}")
     for item in volumes:
         load(item, save=save)
     return backend
@@ -116,6 +124,7 @@ def json() -> list[dict[str, Any]]:
 
 
 def jsons() -> str:
+    """``cinderlib.jsons()``: :func:`json` as a compact string."""
     return json_lib.dumps(json(), separators=(",", ":"))
 
 
@@ -125,4 +134,5 @@ def dump() -> list[dict[str, Any]]:
 
 
 def dumps() -> str:
+    """``cinderlib.dumps()``: :func:`dump` as a compact string."""
     return json_lib.dumps(dump(), separators=(",", ":"))
