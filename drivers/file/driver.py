@@ -47,13 +47,13 @@ import secrets
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from volumelib import core
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
+from volumelib.drivers.common import check_id, is_canonical_uuid
 from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
 from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option
@@ -74,15 +74,6 @@ _TMP_PREFIX = copy.TMP_PREFIX
 _FILE_MODE = 0o600
 _SNAPSHOT_MODE = 0o400
 _DIR_MODE = 0o700
-
-def _is_canonical_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except (ValueError, TypeError, AttributeError):
-        return False
-
 
 def _makedirs(path: str, mode: int) -> None:
     """``os.makedirs`` that gives ``mode`` to the missing parents as well."""
@@ -351,11 +342,7 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
                                               f"{self.root} (a symlink?); refusing to use it")
         return path
 
-    @staticmethod
-    def _check_id(value: object) -> str:
-        if not _is_canonical_uuid(value):
-            raise exc.InvalidId(id=value, reason="must be a canonical lowercase UUID")
-        return value  # type: ignore[return-value]
+    _check_id = staticmethod(check_id)
 
     def volume_path(self, volume_id: str, group_id: str | None = None) -> str:
         """The file holding a volume's bytes (for tools that read them without an attach),
@@ -723,7 +710,7 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
                 object_id = name[len(kind) + 1:]
                 if name.startswith(_TMP_PREFIX):
                     desc = self._stale_temp(path, now)
-                elif (kind and name.startswith(f"{kind}-") and _is_canonical_uuid(object_id)
+                elif (kind and name.startswith(f"{kind}-") and is_canonical_uuid(object_id)
                         and not is_known(kind, object_id)):
                     in_use = loop.devices_for_file(path, devices) if devices else []
                     if path in served:

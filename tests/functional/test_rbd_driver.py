@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import volumelib
 from volumelib import core
 from volumelib import exceptions as exc
 from tests.helpers import pread, pwrite, requires_tool
