@@ -345,7 +345,8 @@ class Backend:
         core.checkpoint("volume.create.driver_done")
         apply_model_update(vol, update)
         vol.status = Status.AVAILABLE
-        vol.save()
+        # Keep what another writer saved meanwhile (metadata...): set only our fields.
+        vol._save_own("status", "provider_location", "provider_id", "provider_auth")
         return vol
 
     def _create_by_name(self, *, size: Any, name: Any, description: Any, metadata: Any,

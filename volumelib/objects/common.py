@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from volumelib import core
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, fields, to_json_text, utcnow
+from volumelib.objects.base import VersionedObject, fields, plain, to_json_text, utcnow
 
 if TYPE_CHECKING:
     from volumelib.backend import Backend
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Attempts of an operation's own save against writers that take no lease
+#: (:meth:`StoredObject._save_own`).
+OWN_SAVE_ATTEMPTS = 10
 
 
 class Status:
@@ -98,10 +102,11 @@ class StoredObject(VersionedObject):
             object.__setattr__(self, "_store", store)
 
     def _settle(self, status: str) -> None:
-        """Store a failure status; never hide the original error if that fails too."""
+        """Store a failure status as this operation's own transition
+        (:meth:`_save_own`); never hide the original error if that fails too."""
         self.status = status
         try:
-            self.save()
+            self._save_own("status")
         except Exception:  # noqa: BLE001
             LOG.exception("could not record status %s of %s %s", status, self.OBJ_NAME,
                           getattr(self, "id", "?"))
@@ -144,6 +149,53 @@ class StoredObject(VersionedObject):
             object.__setattr__(self, "_db_version", found[0]._db_version)
             self.obj_reset_changes()
 
+    def _save_own(self, *names: str, expect: dict[str, Any] | None = None) -> None:
+        """Save the state transition of the operation running on this object.
+
+        The operation holds the object's operation lease, but writers that take no
+        lease (a metadata update: ``vol.metadata[k] = v; vol.save()``) may have saved
+        the row since this object read it, which makes the compare-and-set fail.
+        Then the row is re-read (keeping the other writer's fields), only ``names``
+        (the fields the operation sets: ``status``, ``size``...) are set again to this
+        object's values, and the save is retried, up to :data:`OWN_SAVE_ATTEMPTS`
+        times.
+
+        Args:
+            expect: ``{field: value}`` the re-read row must still have (what the
+                operation checked before storing its intent); otherwise the
+                ``ConcurrentModification`` is raised and nothing is written.
+
+        Raises:
+            ConcurrentModification: (retryable) still losing after the attempts,
+                ``expect`` no longer holds, or the row is gone.
+        """
+        own = {n: plain(self._values.get(n)) for n in names}
+        for attempt in range(OWN_SAVE_ATTEMPTS):
+            try:
+                self.save()
+                return
+            except exc.ConcurrentModification:
+                if attempt == OWN_SAVE_ATTEMPTS - 1:
+                    raise
+                current = self._stored()
+                if current is None or any(current._values.get(k) != v
+                                          for k, v in (expect or {}).items()):
+                    raise
+            LOG.debug("%s %s: saved by another writer meanwhile; re-applying %s",
+                      self.OBJ_NAME, getattr(self, "id", "?"), ", ".join(own))
+            self._values.update(current._values)
+            object.__setattr__(self, "_db_version", current._db_version)
+            self.obj_reset_changes()
+            for name, value in own.items():
+                setattr(self, name, plain(value))
+
+    def _stored(self) -> Any:
+        """This object's row as stored now (``None`` when it is gone)."""
+        from volumelib.persistence.base import KINDS
+        kind = KINDS[self._kind()]
+        found = self.persistence._get(kind, **{kind.key: getattr(self, kind.key)})
+        return found[0] if found else None
+
     def _operation(self, operation: str) -> Any:
         """A context manager: ``operation`` runs on this object with nobody else
         operating on it (an operation lease; ``ResourceBusy`` otherwise). See
@@ -153,12 +205,26 @@ class StoredObject(VersionedObject):
 
     def _record_deleted(self) -> None:
         """The driver deleted it: mark it ``deleted`` and remove it from the store
-        (a soft-deleting store keeps the row, hidden, with ``deleted_at``)."""
-        self.status = Status.DELETED
-        if "deleted" in self.fields:
-            self.deleted = True
-            self.deleted_at = utcnow()
-        getattr(self.persistence, f"delete_{self._kind()}")(self)
+        (a soft-deleting store keeps the row, hidden, with ``deleted_at``; if a writer
+        that takes no lease saved the row meanwhile, the deletion is applied to the
+        row as it is now, as :meth:`_save_own` does)."""
+        delete = getattr(self.persistence, f"delete_{self._kind()}")
+        for attempt in range(OWN_SAVE_ATTEMPTS):
+            self.status = Status.DELETED
+            if "deleted" in self.fields:
+                self.deleted = True
+                self.deleted_at = utcnow()
+            try:
+                delete(self)
+                break
+            except exc.ConcurrentModification:
+                current = self._stored()
+                if current is None:
+                    break  # deleted by someone else meanwhile: nothing left to do
+                if attempt == OWN_SAVE_ATTEMPTS - 1:
+                    raise
+                self._values.update(current._values)
+                object.__setattr__(self, "_db_version", current._db_version)
         self.obj_reset_changes()
 
     def save(self) -> None:
@@ -211,7 +277,13 @@ class StoredObject(VersionedObject):
 
 def call_driver(backend: Backend, operation: str, func: Callable[..., T], *args: Any,
                 resource_id: str | None = None) -> T:
-    """Call a driver method; turn a non-volumelib failure into ``BackendError``."""
+    """Call a driver method; turn a non-volumelib failure into ``BackendError``.
+
+    The driver's error text is scrubbed first (:func:`scrub_secrets`): values of the
+    driver's options marked ``secret`` and the ``provider_auth`` of the volumes in
+    ``args`` become ``***``. When something was scrubbed the original exception is
+    not chained (its text has the secret); otherwise it is the ``__cause__``.
+    """
     LOG.debug("%s: %s %s", backend.id, operation, resource_id or "")
     try:
         result = func(*args)
@@ -220,11 +292,52 @@ def call_driver(backend: Backend, operation: str, func: Callable[..., T], *args:
     except NotImplementedError:
         raise
     except Exception as e:  # noqa: BLE001 - translated at the boundary, cause kept
-        LOG.debug("%s: %s %s failed: %s", backend.id, operation, resource_id or "", e)
-        raise exc.BackendError(backend_name=backend.id, operation=operation,
-                               reason=f"{type(e).__name__}: {e}") from e
+        text = f"{type(e).__name__}: {e}"
+        clean = scrub_secrets(text, _secrets_of(backend, args))
+        LOG.debug("%s: %s %s failed: %s", backend.id, operation, resource_id or "", clean)
+        error = exc.BackendError(backend_name=backend.id, operation=operation, reason=clean)
+        if clean != text:
+            raise error from None
+        raise error from e
     LOG.debug("%s: %s %s done", backend.id, operation, resource_id or "")
     return result
+
+
+#: Shorter secret values are not scrubbed from error text (replacing every ``a`` of a
+#: message would make it unreadable and hide nothing worth hiding).
+MIN_SCRUBBED = 4
+
+
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret (of at least
+    :data:`MIN_SCRUBBED` characters) replaced by ``***``, longest first."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED}, key=len,
+                         reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets_of(backend: Backend, args: Iterable[Any]) -> list[str]:
+    """The values a driver error must not show: the driver's secret options (those
+    :meth:`VolumeDriver.redacted_config` hides) and ``provider_auth`` of the volumes
+    in ``args`` (whole, and its parts after the method: ``CHAP user password``)."""
+    found: list[str] = []
+    try:
+        driver = backend.driver
+        for key, shown in driver.redacted_config().items():
+            value = getattr(driver.config, key, None)
+            if shown == "***" and value is not None:
+                values = value if isinstance(value, (list, tuple, set)) else [value]
+                found.extend(str(v) for v in values)
+    except Exception:  # noqa: BLE001 - never hide the driver's error behind this
+        LOG.debug("could not read the secret options of %s", backend.id, exc_info=True)
+    for arg in args:
+        for holder in (arg, getattr(arg, "volume", None)):
+            auth = getattr(holder, "provider_auth", None)
+            if isinstance(auth, str) and auth:
+                found.append(auth)
+                found.extend(auth.split()[1:])
+    return found
 
 
 def apply_model_update(obj: StoredObject, update: Any) -> None:

@@ -43,6 +43,9 @@ class ConnectionStatus:
 
 ATTACH_MODES = ("rw", "ro")
 
+#: Volume fields a driver's ``create_export`` model update may set.
+_PROVIDER_FIELDS = ("provider_location", "provider_id", "provider_auth")
+
 #: File-like handles of attaches made in this process (os-brick's userspace RBD
 #: attach returns an open image, not a device path), by connection id. They cannot
 #: be stored: ``device`` keeps ``{"type": "handle", ...}`` and the handle stays here
@@ -170,7 +173,8 @@ class Connection(StoredObject):
         if volume.status == Status.AVAILABLE:
             volume.previous_status = volume.status
             volume.status = Status.ATTACHING
-            volume.save()
+            volume._save_own("status", "previous_status",
+                             expect={"status": Status.AVAILABLE})
         core.checkpoint("connection.connect.intent_stored")
         info = volume.info()
         driver = backend.driver
@@ -187,13 +191,14 @@ class Connection(StoredObject):
         except Exception:
             conn._undo_connect(volume, exported, first=not existing)
             raise
+        core.checkpoint("connection.connect.driver_done")
         conn.connection_info = ConnectionInfo.from_dict(
             ci.to_dict() if isinstance(ci, ConnectionInfo) else ci).to_dict()
         conn.status = ConnectionStatus.CONNECTED
-        conn.save()
+        conn._save_own("status", "connection_info")
         volume.status = Status.IN_USE
         volume.previous_status = None
-        volume.save()
+        volume._save_own("status", "previous_status", *_PROVIDER_FIELDS)
         return conn
 
     def _undo_connect(self, volume: Volume, exported: bool, first: bool) -> None:
@@ -208,7 +213,7 @@ class Connection(StoredObject):
             if first:
                 volume.status = Status.AVAILABLE
                 volume.previous_status = None
-                volume.save()
+                volume._save_own("status", "previous_status", *_PROVIDER_FIELDS)
         except Exception:  # noqa: BLE001
             LOG.exception("could not undo the failed connection %s of volume %s",
                           self.id, volume.id)
@@ -261,7 +266,7 @@ class Connection(StoredObject):
         self.obj_reset_changes()
         if not others and volume.status == Status.IN_USE:
             volume.status = Status.AVAILABLE
-            volume.save()
+            volume._save_own("status")
 
     # -- node side ---------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ class Snapshot(StoredObject):
         core.checkpoint("snapshot.create.driver_done")
         apply_model_update(snap, update)
         snap.status = Status.AVAILABLE
-        snap.save()
+        snap._save_own("status", "provider_location", "provider_id")
         return snap
 
     def create_volume(self, name: str | None = None, size: int | None = None,
@@ -175,8 +175,9 @@ class Snapshot(StoredObject):
                                    reason="delete needs available, error or error_deleting")
         backend = self.backend
         info = self.info()
+        checked = {"status": self.status}
         self.status = Status.DELETING
-        self.save()
+        self._save_own("status", expect=checked)
         core.checkpoint("snapshot.delete.intent_stored")
         try:
             call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, info,
@@ -184,6 +185,7 @@ class Snapshot(StoredObject):
         except Exception:
             self._settle(Status.ERROR_DELETING)
             raise
+        core.checkpoint("snapshot.delete.driver_done")
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, snapshots=1)
 

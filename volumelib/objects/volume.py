@@ -176,10 +176,11 @@ class Volume(StoredObject):
         backend.driver.check_capacity(new_size - self.size)
         reservation = quotas.reserve(self.persistence, self.project_id,
                                      gigabytes=new_size - self.size)
+        checked = {"status": self.status, "size": self.size}
         try:
             self.previous_status = self.status
             self.status = Status.EXTENDING
-            self.save()
+            self._save_own("status", "previous_status", expect=checked)
         except Exception:
             reservation.cancel()
             raise
@@ -191,10 +192,11 @@ class Volume(StoredObject):
             reservation.cancel()
             self._settle(Status.ERROR_EXTENDING)
             raise
+        core.checkpoint("volume.extend.driver_done")
         self.size = new_size
         self.status = self.previous_status or Status.AVAILABLE
         self.previous_status = None
-        self.save()
+        self._save_own("size", "status", "previous_status")
         return new_size * GiB
 
     def revert_to_snapshot(self, snapshot: Snapshot | str) -> None:
@@ -224,9 +226,10 @@ class Volume(StoredObject):
         backend = self.backend
         if Capability.REVERT_TO_SNAPSHOT not in backend.capabilities:
             raise exc.NotSupported(operation="revert_to_snapshot", driver=backend.driver_name)
+        checked = {"status": self.status}
         self.previous_status = self.status
         self.status = Status.REVERTING
-        self.save()
+        self._save_own("status", "previous_status", expect=checked)
         core.checkpoint("volume.revert.intent_stored")
         try:
             call_driver(backend, "revert_to_snapshot", backend.driver.revert_to_snapshot,
@@ -234,9 +237,10 @@ class Volume(StoredObject):
         except Exception:
             self._settle(Status.ERROR)
             raise
+        core.checkpoint("volume.revert.driver_done")
         self.status = Status.AVAILABLE
         self.previous_status = None
-        self.save()
+        self._save_own("status", "previous_status")
 
     def delete(self) -> None:
         """Delete the volume. Refused while it has connections or snapshots.
@@ -275,8 +279,9 @@ class Volume(StoredObject):
                                           f"the group or delete the group with its volumes")
         self._require_status(DELETABLE, "delete")
         backend = self.backend
+        checked = {"status": self.status}
         self.status = Status.DELETING
-        self.save()
+        self._save_own("status", expect=checked)
         core.checkpoint("volume.delete.intent_stored")
         try:
             call_driver(backend, "delete_volume", backend.driver.delete_volume, self.info(),
