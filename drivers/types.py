@@ -172,7 +172,29 @@ class ConnectorProperties:
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names}
-        return cls(extra=extra, **known)
+        for key, value in known.items():
+            _check_connector_value(key, value)
+        return cls(extra=extra, **{k: v for k, v in known.items() if v is not None})
+
+
+#: Types of the connector properties the library reads (``None``: not given). Other
+#: keys os-brick reports (``nqn``, ``uuid``, ``wwpns``, ``found_dsc``...) are kept as
+#: they are, unchecked.
+_CONNECTOR_TYPES: dict[str, type] = {
+    "host": str, "ip": str, "initiator": str, "platform": str, "os_type": str,
+    "attach_mode": str, "multipath": bool, "do_local_attach": bool,
+}
+
+
+def _check_connector_value(key: str, value: Any) -> None:
+    """Raise ``InvalidArgument`` naming ``key`` and ``value`` when it has the wrong type."""
+    wanted = _CONNECTOR_TYPES.get(key)
+    if wanted is None or value is None or type(value) is wanted:
+        return
+    from volumelib.exceptions import InvalidArgument
+    what = "true or false" if wanted is bool else "a string"
+    raise InvalidArgument(reason=f"connector property {key!r} must be {what}, "
+                                 f"not {value!r:.80}")
 
 
 @dataclasses.dataclass

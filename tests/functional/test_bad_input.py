@@ -377,9 +377,6 @@ def test_valid_load_round_trips(env: Env) -> None:
     assert loaded.id == env.vol.id and loaded.size == 1 and loaded.metadata == {"k": "v"}
 
 
-@pytest.mark.xfail(strict=True, reason="ConnectorProperties.from_dict (drivers/types.py, "
-                   "not owned by this suite) does not check value types yet; "
-                   "reported to the lead")
 @pytest.mark.parametrize("connector", [{"host": 5}, {"host": "h", "multipath": "maybe"},
                                        {"host": "h", "initiator": ["x"]},
                                        {"host": "h", "do_local_attach": "no"}],
