@@ -170,6 +170,55 @@ def test_projects_are_separate(project, backend, local_store):
     assert project.get("proj-b")["volumes"] == {"limit": -1, "in_use": 2}
 
 
+# -- group operations ------------------------------------------------------------------------
+
+def _usage(project):
+    return {r: v["in_use"] for r, v in project.get(PROJECT).items()}
+
+
+def test_group_snapshot_reserves_and_gives_back_snapshots(project, backend, local_store):
+    vols = [backend.create_volume(1) for _ in range(3)]
+    group = backend.create_group(volumes=vols)
+    project.set_limit(PROJECT, "snapshots", 4)
+    gs = group.create_snapshot()
+    assert _usage(project)["snapshots"] == 3
+    # A second group snapshot needs 3 more: refused whole, nothing stored.
+    with pytest.raises(exc.QuotaExceeded) as info:
+        group.create_snapshot(name="too-many")
+    assert (info.value.resource, info.value.in_use, info.value.requested,
+            info.value.limit) == ("snapshots", 3, 3, 4)
+    assert [g.id for g in local_store.get_group_snapshots()] == [gs.id]
+    assert len(local_store.get_snapshots()) == 3
+    assert _usage(project)["snapshots"] == 3
+    gs.delete()
+    assert _usage(project)["snapshots"] == 0
+    group.create_snapshot(name="fits-again")
+    assert project.sync(PROJECT)["snapshots"] == {"limit": 4, "in_use": 3}
+
+
+def test_group_from_source_reserves_volumes_and_gigabytes(project, backend, local_store):
+    vols = [backend.create_volume(2) for _ in range(2)]
+    group = backend.create_group(volumes=vols)
+    gs = group.create_snapshot()
+    project.set_limit(PROJECT, "volumes", 6)
+    project.set_limit(PROJECT, "gigabytes", 8)
+    from_snap = backend.create_group_from_src(group_snapshot=gs)
+    assert _usage(project)["volumes"] == 4 and _usage(project)["gigabytes"] == 8
+    before = (len(local_store.get_volumes()), len(local_store.get_groups()))
+    with pytest.raises(exc.QuotaExceeded) as info:  # 2 more volumes fit, 4 GiB do not
+        backend.create_group_from_src(source_group=group)
+    assert (info.value.resource, info.value.in_use, info.value.requested) == \
+        ("gigabytes", 8, 4)
+    assert (len(local_store.get_volumes()), len(local_store.get_groups())) == before
+    assert _usage(project)["volumes"] == 4  # the volumes taken first were given back
+    from_snap.delete(delete_volumes=True)
+    assert _usage(project)["volumes"] == 2 and _usage(project)["gigabytes"] == 4
+    clone = backend.create_group_from_src(source_group=group)
+    assert _usage(project) == {"volumes": 4, "gigabytes": 8, "snapshots": 2}
+    assert project.sync(PROJECT)["gigabytes"] == {"limit": 8, "in_use": 8}
+    clone.delete(delete_volumes=True)
+
+
 # -- real processes racing -------------------------------------------------------------------
 
 def test_create_race_never_passes_the_limit(children, store, pool):

@@ -136,3 +136,109 @@ def test_groups_persist_in_sql_store(tmp_path):
     loaded = b.get_group_snapshot(gs.id)
     assert loaded.consistent is True and len(loaded.snapshots) == 3
     volumelib.get_persistence().close()
+
+
+# -- operation leases: a group operation and its members' ----------------------------------
+
+def _from_other_thread(func):
+    """Run ``func`` in another thread (another caller: its own call stack, no lease
+    of ours to re-enter); return what it raised, or None."""
+    import threading
+    out = {}
+
+    def run():
+        try:
+            func()
+        except Exception as e:  # noqa: BLE001 - handed to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out.get("error")
+
+
+def _at(point, func):
+    """Call ``func`` once at checkpoint ``point``; returns what it raised (list)."""
+    from volumelib import core
+    seen = []
+
+    def hook(name):
+        if name == point and not seen:
+            seen.append(_from_other_thread(func))
+
+    core.set_checkpoint_hook(hook)
+    return seen
+
+
+@pytest.fixture
+def no_hook():
+    from volumelib import core
+    yield
+    core.set_checkpoint_hook(None)
+
+
+@pytest.mark.parametrize("point, op", [
+    ("group_snapshot.create.intent_stored", lambda g: g.create_snapshot()),
+    ("group.update.intent_stored", lambda g: g.update(remove_volumes=[g.volumes[0]])),
+    ("group.delete.intent_stored", lambda g: g.delete(delete_volumes=True)),
+])
+def test_member_volumes_are_busy_during_group_operations(no_hook, point, op):
+    b = volumelib.Backend("leased", "fake")
+    group, vols = _group(b)
+    seen = _at(point, lambda: b.get_volume(vols[0].id).extend(2))
+    try:
+        op(group)
+    except exc.VolumelibError:
+        pass
+    assert len(seen) == 1 and isinstance(seen[0], exc.ResourceBusy), seen
+    assert seen[0].retryable
+    assert volumelib.leases().get(vols[0].id) is None  # released at the end
+
+
+def test_group_is_busy_during_its_snapshot(no_hook):
+    b = volumelib.Backend("leased", "fake")
+    group, _ = _group(b)
+    seen = _at("group_snapshot.create.intent_stored",
+               lambda: b.get_group(group.id).create_snapshot(name="second"))
+    gs = group.create_snapshot(name="first")
+    assert isinstance(seen[0], exc.ResourceBusy) and group.id in str(seen[0])
+    assert [g.id for g in group.group_snapshots] == [gs.id]  # the second stored nothing
+
+
+def test_member_snapshots_busy_during_group_snapshot_delete(no_hook):
+    b = volumelib.Backend("leased", "fake")
+    group, _ = _group(b)
+    gs = group.create_snapshot()
+    member = gs.snapshots[0]
+    seen = _at("group_snapshot.delete.intent_stored",
+               lambda: b.persistence.get_snapshots(snapshot_id=member.id)[0].create_volume())
+    gs.delete()
+    assert isinstance(seen[0], exc.ResourceBusy) and member.id in str(seen[0])
+
+
+def test_source_volumes_busy_during_group_from_source(no_hook):
+    b = volumelib.Backend("leased", "fake")
+    group, vols = _group(b)
+    seen = _at("group.create_from_src.intent_stored",
+               lambda: b.get_volume(vols[1].id).delete())
+    new = b.create_group_from_src(source_group=group)
+    assert isinstance(seen[0], exc.ResourceBusy) and vols[1].id in str(seen[0])
+    assert len(new.volumes) == 2 and b.get_volume(vols[1].id).status == "available"
+
+
+def test_group_operation_refused_while_a_member_is_leased():
+    b = volumelib.Backend("leased", "fake")
+    group, vols = _group(b)
+    leases = volumelib.leases()
+    with leases.as_holder("someone-else"):
+        leases.acquire(vols[1], ttl=60)
+    with pytest.raises(exc.ResourceBusy) as info:
+        group.create_snapshot()
+    assert info.value.holder == "someone-else"
+    assert group.group_snapshots == [] and b.persistence.get_snapshots() == []
+    assert leases.get(group) is None and leases.get(vols[0]) is None  # given back
+    with pytest.raises(exc.ResourceBusy):
+        group.delete(delete_volumes=True)
+    assert b.get_group(group.id).status == "available"
+    assert {v.status for v in group.volumes} == {"available"}

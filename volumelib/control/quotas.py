@@ -29,8 +29,9 @@ first limit of a resource takes its usage from the store's records; ``sync`` doe
 again on demand (after a crash in the middle of an operation, which can leave a
 reservation counted).
 
-Group operations (group snapshots, groups from a source) do not reserve quota; their
-records are counted by ``sync``.
+Group operations reserve through :func:`reserve` too (``volumelib.groups.operations``):
+a group snapshot 1 ``snapshots`` per member, a group from a source 1 ``volumes`` and
+its ``gigabytes`` per new volume; their deletions give them back.
 """
 
 from __future__ import annotations

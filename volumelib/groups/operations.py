@@ -1,6 +1,13 @@
 """Group operations: preconditions, intent, the driver's CG interface or the fallback,
 then :func:`volumelib.groups.status.resolve` decides what is stored.
 
+Each operation runs under the operation lease of its group (or group snapshot) and,
+as the single-volume operations do, of the member volumes and snapshots it works on
+(:func:`_leased`): a concurrent operation on any of them gets ``ResourceBusy`` and
+nothing is changed. Group snapshots reserve the project's ``snapshots`` quota and
+groups made from a source its ``volumes`` and ``gigabytes``, as
+:mod:`volumelib.control.quotas` does for single volumes; deletions give them back.
+
 The driver is called through Cinder's consistency-group interface. When it raises
 ``NotImplementedError`` (or, for group snapshots, does not declare
 ``CONSISTENT_GROUP_SNAPSHOT``), the library does the work volume by volume with the
@@ -11,9 +18,10 @@ rules applies either way. Group snapshots record which path was taken in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import core
@@ -42,6 +50,62 @@ class Context:
 
     project_id: str | None = None
     user_id: str | None = None
+
+
+@contextlib.contextmanager
+def _leased(operation: str, *objs: Any) -> Iterator[None]:
+    """Hold the operation lease of every object in ``objs`` (in id order; re-entered
+    when this call stack already holds one) for the block.
+
+    Raises:
+        ResourceBusy: one of them is busy; the leases taken so far are released and
+            the block does not run.
+    """
+    with contextlib.ExitStack() as stack:
+        for obj in sorted({o.id: o for o in objs}.values(), key=lambda o: o.id):
+            stack.enter_context(obj._operation(operation))
+        yield
+
+
+def _own_fields(item: Any) -> tuple[str, ...]:
+    """The fields a group operation sets on a member (status and the driver's)."""
+    return tuple(n for n in ("status", "group_id", "provider_location", "provider_id",
+                             "provider_auth") if n in item.fields)
+
+
+def _by_project(items: Iterable[Any], count: Callable[[Any], dict[str, int]]
+                ) -> dict[str | None, dict[str, int]]:
+    """Quota deltas per project: ``count(item)`` summed by ``item.project_id``."""
+    out: dict[str | None, dict[str, int]] = {}
+    for item in items:
+        deltas = out.setdefault(item.project_id, {})
+        for resource, n in count(item).items():
+            deltas[resource] = deltas.get(resource, 0) + n
+    return out
+
+
+def _reserve(store: Any, per_project: Mapping[str | None, Mapping[str, int]]) -> list[Any]:
+    """Reserve quota for every project, all or nothing (``QuotaExceeded``)."""
+    from volumelib.control import quotas
+    taken: list[Any] = []
+    try:
+        for project, deltas in per_project.items():
+            taken.append(quotas.reserve(store, project, **deltas))
+    except Exception:
+        _cancel(taken)
+        raise
+    return taken
+
+
+def _cancel(reservations: Iterable[Any]) -> None:
+    for reservation in reservations:
+        reservation.cancel()
+
+
+def _give_back(store: Any, per_project: Mapping[str | None, Mapping[str, int]]) -> None:
+    from volumelib.control import quotas
+    for project, deltas in per_project.items():
+        quotas.give_back(store, project, **deltas)
 
 
 def _context() -> Context:
@@ -135,6 +199,14 @@ def create_group(backend: Backend, name: Any = None, volumes: Iterable[Any] = ()
                   group_type=specs, project_id=settings.project_id,
                   user_id=settings.user_id, backend_name=backend.id)
     group._bind(backend, backend.persistence)
+    with _leased("create_group", group, *members):
+        for vol in members:
+            vol._reload()
+        _check_addable(None, members)
+        return _create_group(backend, group, members)
+
+
+def _create_group(backend: Backend, group: Group, members: list[Volume]) -> Group:
     backend.persistence.set_group(group)
     core.checkpoint("group.create.intent_stored")
     driver = backend.driver
@@ -198,6 +270,16 @@ def update_group(group: Group, add_volumes: Iterable[Any] = (),
     group._require(Status.AVAILABLE, "update")
     adds = _resolve_volumes(backend, add_volumes)
     removes = _resolve_volumes(backend, remove_volumes)
+    with _leased("update_group", group, *adds, *removes):
+        group._reload()
+        group._require(Status.AVAILABLE, "update")
+        for vol in adds + removes:
+            vol._reload()
+        _update_group(backend, group, adds, removes)
+
+
+def _update_group(backend: Backend, group: Group, adds: list[Volume],
+                  removes: list[Volume]) -> None:
     _check_addable(group, adds)
     both = {v.id for v in adds} & {v.id for v in removes}
     if both:
@@ -225,7 +307,7 @@ def update_group(group: Group, add_volumes: Iterable[Any] = (),
             vol.group_id = group.id if vol in adds else None
         if status is not None:
             vol.status = status
-        vol.save()
+        vol._save_own(*_own_fields(vol))
     group.status = outcome.status
     group.save()
     if outcome.failed:
@@ -236,13 +318,26 @@ def update_group(group: Group, add_volumes: Iterable[Any] = (),
 
 def create_group_snapshot(group: Group, name: Any = None, description: Any = None,
                           id: Any = None) -> GroupSnapshot:
-    from volumelib.objects import GroupSnapshot, Snapshot
     backend = group.backend
     name = validation.check_name(name)
     description = validation.check_description(description)
     gs_id = validation.new_id(id)
     group._require(Status.AVAILABLE, "snapshot")
-    volumes = _ordered(group.volumes)
+    with group._operation("create_group_snapshot"):
+        group._reload()
+        group._require(Status.AVAILABLE, "snapshot")
+        volumes = _ordered(group.volumes)
+        with _leased("create_snapshot", *volumes):
+            for vol in volumes:
+                vol._reload()
+            return _create_group_snapshot(backend, group, volumes, name=name,
+                                          description=description, gs_id=gs_id)
+
+
+def _create_group_snapshot(backend: Backend, group: Group, volumes: list[Volume], *,
+                           name: str | None, description: str | None,
+                           gs_id: str) -> GroupSnapshot:
+    from volumelib.objects import GroupSnapshot, Snapshot
     if not volumes:
         raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
                                reason="it has no volumes to snapshot")
@@ -258,16 +353,24 @@ def create_group_snapshot(group: Group, name: Any = None, description: Any = Non
                        group_type=dict(group.group_type), project_id=settings.project_id,
                        user_id=settings.user_id, backend_name=backend.id)
     gs._bind(backend, store)
-    store.set_group_snapshot(gs)
     snaps: list[Snapshot] = []
     for vol in volumes:
         snap = Snapshot(id=validation.new_id(), name=name, volume_id=vol.id,
                         volume_size=vol.size, status=Status.CREATING,
-                        project_id=vol.project_id, user_id=settings.user_id,
-                        backend_name=backend.id, group_snapshot_id=gs.id)
+                        project_id=vol.project_id or settings.project_id,
+                        user_id=settings.user_id, backend_name=backend.id,
+                        group_snapshot_id=gs.id)
         snap._bind(backend, store)
-        store.set_snapshot(snap)
         snaps.append(snap)
+    reservations = _reserve(store, _by_project(snaps, lambda s: {"snapshots": 1}))
+    try:
+        store.set_group_snapshot(gs)
+        for snap in snaps:
+            store.set_snapshot(snap)
+    except Exception:
+        _cancel(reservations)
+        _forget([*snaps, gs])
+        raise
     core.checkpoint("group_snapshot.create.intent_stored")
     by_vol = {v.id: v for v in volumes}
     infos = {s.id: s.info(by_vol[s.volume_id]) for s in snaps}
@@ -300,6 +403,17 @@ def create_group_snapshot(group: Group, name: Any = None, description: Any = Non
     return gs
 
 
+def _forget(records: Iterable[Any]) -> None:
+    """Remove the records of an intent that could not be stored whole (best effort)."""
+    for record in records:
+        if record.__dict__.get("_db_version") is None:
+            continue
+        try:
+            getattr(record.persistence, f"delete_{record._kind()}")(record)
+        except Exception:  # noqa: BLE001 - never hide the store's own error
+            LOG.exception("could not remove %s %s", record.OBJ_NAME, record.id)
+
+
 def _ordered(items: Iterable[Any]) -> list[Any]:
     """Sources in a stable order (oldest first): targets line up with it."""
     return sorted(items, key=lambda o: (o.created_at is None, o.created_at, o.id))
@@ -318,23 +432,39 @@ def _finish(items: Sequence[Any], outcome: Outcome, *, deleted_ok: bool = False)
             item._record_deleted()
             continue
         item.status = status
-        item.save()
+        item._save_own(*_own_fields(item))
 
 
 def delete_group_snapshot(gs: GroupSnapshot) -> None:
+    if gs.status == Status.DELETED:
+        raise exc.GroupSnapshotNotFound(group_snapshot_id=gs.id)
+    with gs._operation("delete_group_snapshot"):
+        try:
+            gs._reload()
+        except exc.GroupSnapshotNotFound:
+            gs._values["status"] = Status.DELETED
+            gs.obj_reset_changes()
+            raise
+        snaps = _ordered(gs.snapshots)
+        with _leased("delete", *snaps):
+            for snap in snaps:
+                snap._reload()
+            _delete_group_snapshot(gs, snaps)
+
+
+def _delete_group_snapshot(gs: GroupSnapshot, snaps: list[Snapshot]) -> None:
     backend = gs.backend
     if gs.status == Status.DELETED:
         raise exc.GroupSnapshotNotFound(group_snapshot_id=gs.id)
     if gs.status not in (Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING):
         raise exc.InvalidState(resource=f"Group snapshot {gs.id}", status=gs.status,
                                reason="delete needs available, error or error_deleting")
-    snaps = _ordered(gs.snapshots)
     infos = {s.id: s.info() for s in snaps}
     gs.status = Status.DELETING
     gs.save()
     for s in snaps:
         s.status = Status.DELETING
-        s.save()
+        s._save_own("status")
     core.checkpoint("group_snapshot.delete.intent_stored")
     driver = backend.driver
     native = None
@@ -350,6 +480,9 @@ def delete_group_snapshot(gs: GroupSnapshot) -> None:
                               [s.id for s in snaps])
     core.checkpoint("group_snapshot.delete.driver_done")
     _finish(snaps, outcome, deleted_ok=True)
+    _give_back(backend.persistence,
+               _by_project([s for s in snaps if s.status == Status.DELETED],
+                           lambda s: {"snapshots": 1}))
     if outcome.failed:
         gs.status = outcome.status
         gs.save()
@@ -362,31 +495,51 @@ def delete_group_snapshot(gs: GroupSnapshot) -> None:
 def create_group_from_src(backend: Backend, name: Any = None, group_snapshot: Any = None,
                           source_group: Any = None, description: Any = None,
                           id: Any = None) -> Group:
-    from volumelib.objects import Group, Volume
+    """A new group with copies of a group snapshot's or a group's volumes, under the
+    leases of the new group, the source and its members."""
+    from volumelib.control.leases import LeaseManager
     if (group_snapshot is None) == (source_group is None):
         raise exc.InvalidArgument(reason="give exactly one of group_snapshot and "
                                          "source_group")
     name = validation.check_name(name)
     description = validation.check_description(description)
     group_id = validation.new_id(id)
+    source = _load(backend, "group_snapshot", group_snapshot) if group_snapshot is not None \
+        else _load(backend, "group", source_group)
+    with LeaseManager(backend.persistence).operation(group_id, "create_group_from_src",
+                                                     kind="group"), \
+            source._operation("create_group_from_src"):
+        source._reload()
+        members = _ordered(source.snapshots if group_snapshot is not None
+                           else source.volumes)
+        with _leased("create_volume" if group_snapshot is not None else "clone", *members):
+            for member in members:
+                member._reload()
+            return _create_group_from_src(
+                backend, name, description, group_id, members,
+                gs=source if group_snapshot is not None else None,
+                src=None if group_snapshot is not None else source)
+
+
+def _create_group_from_src(backend: Backend, name: str | None, description: str | None,
+                           group_id: str, sources: list[Any], *, gs: GroupSnapshot | None,
+                           src: Group | None) -> Group:
+    from volumelib.objects import Group, Volume
     store = backend.persistence
-    if group_snapshot is not None:
-        gs = _load(backend, "group_snapshot", group_snapshot)
+    group_snapshot, source_group = gs, src
+    if gs is not None:
         if gs.status != Status.AVAILABLE:
             raise exc.InvalidState(resource=f"Group snapshot {gs.id}", status=gs.status,
                                    reason="a source must be available")
-        sources: list[Any] = _ordered(gs.snapshots)
         for s in sources:
             if s.status != Status.AVAILABLE:
                 raise exc.InvalidState(resource=f"Snapshot {s.id}", status=s.status,
                                        reason="every source snapshot must be available")
         specs = dict(gs.group_type)
-    else:
-        src = _load(backend, "group", source_group)
+    elif src is not None:
         if src.status != Status.AVAILABLE:
             raise exc.InvalidState(resource=f"Group {src.id}", status=src.status,
                                    reason="a source must be available")
-        sources = _ordered(src.volumes)
         for v in sources:
             if v.status not in LIVE:
                 raise exc.InvalidState(resource=f"Volume {v.id}", status=v.status,
@@ -402,7 +555,6 @@ def create_group_from_src(backend: Backend, name: Any = None, group_snapshot: An
                   source_group_id=None if source_group is None else sources[0].group_id,
                   group_snapshot_id=None if group_snapshot is None else gs.id)
     group._bind(backend, store)
-    store.set_group(group)
     source_vols = [s.volume if group_snapshot is not None else s for s in sources]
     targets: list[Volume] = []
     for i, (source, svol) in enumerate(zip(sources, source_vols)):
@@ -415,8 +567,17 @@ def create_group_from_src(backend: Backend, name: Any = None, group_snapshot: An
                           multiattach=svol.multiattach, group_id=group.id,
                           snapshot_id=source.id if group_snapshot is not None else None,
                           source_volid=None if group_snapshot is not None else source.id)
-        store.set_volume(vol)
         targets.append(vol)
+    reservations = _reserve(store, _by_project(
+        targets, lambda v: {"volumes": 1, "gigabytes": v.size}))
+    try:
+        store.set_group(group)
+        for vol in targets:
+            store.set_volume(vol)
+    except Exception:
+        _cancel(reservations)
+        _forget([*targets, group])
+        raise
     core.checkpoint("group.create_from_src.intent_stored")
     driver = backend.driver
     target_infos = [v.info() for v in targets]
@@ -480,6 +641,23 @@ def _load(backend: Backend, kind: str, ref: Any) -> Any:
 # -- delete ----------------------------------------------------------------------------------
 
 def delete_group(group: Group, delete_volumes: bool = False) -> None:
+    if group.status == Status.DELETED:
+        raise exc.GroupNotFound(group_id=group.id)
+    with group._operation("delete_group"):
+        try:
+            group._reload()
+        except exc.GroupNotFound:
+            group._values["status"] = Status.DELETED
+            group.obj_reset_changes()
+            raise
+        volumes = _ordered(group.volumes)
+        with _leased("delete", *(volumes if delete_volumes else ())):
+            for vol in volumes:
+                vol._reload()
+            _delete_group(group, volumes, delete_volumes)
+
+
+def _delete_group(group: Group, volumes: list[Volume], delete_volumes: bool) -> None:
     backend = group.backend
     if group.status == Status.DELETED:
         raise exc.GroupNotFound(group_id=group.id)
@@ -491,7 +669,6 @@ def delete_group(group: Group, delete_volumes: bool = False) -> None:
         raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
                                reason=f"it has {len(snapshots)} group snapshot(s); "
                                       f"delete them first")
-    volumes = _ordered(group.volumes)
     if volumes and not delete_volumes:
         raise exc.InvalidState(resource=f"Group {group.id}", status=group.status,
                                reason=f"it has {len(volumes)} volume(s); pass "
@@ -507,7 +684,7 @@ def delete_group(group: Group, delete_volumes: bool = False) -> None:
     group.save()
     for vol in volumes:
         vol.status = Status.DELETING
-        vol.save()
+        vol._save_own("status")
     core.checkpoint("group.delete.intent_stored")
     driver = backend.driver
 
@@ -525,6 +702,9 @@ def delete_group(group: Group, delete_volumes: bool = False) -> None:
         lambda: driver.delete_consistencygroup(_context(), group.info(), infos),
         fallback, [v.id for v in volumes])
     _finish(volumes, outcome, deleted_ok=True)
+    _give_back(backend.persistence,
+               _by_project([v for v in volumes if v.status == Status.DELETED],
+                           lambda v: {"volumes": 1, "gigabytes": v.size}))
     if outcome.failed:
         group.status = outcome.status
         group.save()
