@@ -50,6 +50,8 @@ gets ``ResourceBusy`` before anything is changed. If the resource is leased by t
 caller's own holder (a user's ``acquire`` in this process, holder
 :attr:`LeaseManager.holder` or one set with :meth:`LeaseManager.as_holder`), the
 operation runs under that lease; if that lease expired it raises ``LeaseExpired``.
+Group operations take their group's lease and their members' (see
+:mod:`volumelib.groups.operations`).
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ _ATTEMPTS = 20
 _ERROR_STATUS_KINDS = ("volume", "snapshot", "group", "group_snapshot")
 _OP_MARK = "op-"
 
-_process: tuple[int, str] | None = None
+_process: tuple[int, str, str] | None = None
 _process_lock = threading.Lock()
 
 #: Resource ids the current call stack holds an operation lease on (re-entrancy).
@@ -102,22 +104,29 @@ _user_holder: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "volumelib_lease_holder", default=None)
 
 
-def process_holder() -> str:
-    """This process's default holder, ``host:pid:uuid`` (a new one after ``fork``)."""
+def _process_ids() -> tuple[int, str, str]:
+    """``(pid, process holder, "host:pid:")`` of this process (new ones after ``fork``;
+    the host name is read once per process, not per operation)."""
     global _process
     pid = os.getpid()
     current = _process
     if current is None or current[0] != pid:
         with _process_lock:
             if _process is None or _process[0] != pid:
-                _process = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:12]}")
+                prefix = f"{socket.gethostname()}:{pid}:"
+                _process = (pid, f"{prefix}{uuid.uuid4().hex[:12]}", prefix)
             current = _process
-    return current[1]
+    return current
+
+
+def process_holder() -> str:
+    """This process's default holder, ``host:pid:uuid`` (a new one after ``fork``)."""
+    return _process_ids()[1]
 
 
 def new_holder() -> str:
     """A holder for one library operation: ``host:pid:op-uuid``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_OP_MARK}{uuid.uuid4().hex}"
+    return f"{_process_ids()[2]}{_OP_MARK}{uuid.uuid4().hex}"
 
 
 def is_operation_holder(holder: str | None) -> bool:
@@ -395,14 +404,22 @@ class LeaseManager:
                 the block did not run.
             LeaseExpired: the caller's own lease on it expired.
         """
-        rid, _ = _resource(resource)
+        rid, found_kind = _resource(resource)
         held = _held.get()
         if rid in held:
             yield None
             return
         store = self.persistence
+        if ttl is None:
+            from volumelib import core
+            ttl = core.settings().operation_lease_ttl
+        holder = new_holder()
+        # Most resources have no lease row: then one insert takes the lease (no read
+        # first). The row exists (held, free with an expiry count, or the caller's own
+        # lease) when the insert fails: read it and decide.
+        lease = self._insert_new(store, rid, kind or found_kind, holder, operation, ttl)
+        rows = None if lease is not None else store.get_leases(resource_id=rid)
         mine = self.holder
-        rows = store.get_leases(resource_id=rid)
         if rows and rows[0].holder == mine:
             lease = rows[0]
             if not lease.is_held(self.now()):
@@ -414,13 +431,10 @@ class LeaseManager:
             finally:
                 _held.reset(token)
             return
-        if ttl is None:
-            from volumelib import core
-            ttl = core.settings().operation_lease_ttl
-        holder = new_holder()
         try:
-            lease = self._acquire(resource, ttl, 0.0, holder, operation,
-                                  stale_before=stale_before, kind=kind, rows=rows)
+            if lease is None:
+                lease = self._acquire(resource, ttl, 0.0, holder, operation,
+                                      stale_before=stale_before, kind=kind, rows=rows)
         except exc.LeaseHeld as e:
             raise exc.ResourceBusy(resource_id=rid, holder=e.holder,
                                    expires_at=e.expires_at,
@@ -495,6 +509,20 @@ class LeaseManager:
                 self._exhausted(store, lease)
             return lease
         raise self._busy_error(store, rid)
+
+    def _insert_new(self, store: Any, rid: str, kind: str | None, holder: str,
+                    operation: str | None, ttl: float) -> Lease | None:
+        """Take a lease on a resource without a lease row by inserting one; ``None``
+        when a row exists (nothing changed)."""
+        lease = Lease(id=rid, resource_kind=kind, holder=holder, operation=operation,
+                      ttl=ttl, grace=0.0,
+                      expires_at=self.now() + datetime.timedelta(seconds=ttl),
+                      expired_count=0)
+        try:
+            store.set_lease(lease)
+        except exc.AlreadyExists:
+            return None
+        return lease
 
     def _count_expiry(self, lease: Lease) -> bool:
         """Count one expired lease; ``True`` (and the count restarted) when that
@@ -605,7 +633,10 @@ class _Heartbeats:
 
     One daemon thread per process, started by the first operation (not at import) and
     restarted in a forked child; starting a thread per operation costs more than the
-    operation's own store round trips on a busy machine.
+    operation's own store round trips on a busy machine. Adding an operation wakes the
+    thread only when it is due before the thread's next wake-up (every operation has
+    the same ttl in the common case, so the thread sleeps through short operations
+    instead of waking, and taking the GIL, once per operation).
     """
 
     def __init__(self) -> None:
@@ -615,12 +646,15 @@ class _Heartbeats:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._fork_hook = False
+        #: When the thread wakes up next (monotonic; 0: it is awake, renewing).
+        self._wake_at = 0.0
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's thread and operations are not ours."""
         self._cond = threading.Condition()
         self._entries = {}
         self._thread = None
+        self._wake_at = 0.0
 
     def add(self, manager: LeaseManager, rid: str, holder: str, ttl: float) -> int:
         interval = ttl / 3.0
@@ -630,15 +664,17 @@ class _Heartbeats:
         with self._cond:
             self._next += 1
             key = self._next
-            self._entries[key] = [manager, rid, holder, interval,
-                                  time.monotonic() + interval]
+            due = time.monotonic() + interval
+            self._entries[key] = [manager, rid, holder, interval, due]
             if self._thread is None or self._pid != os.getpid() \
                     or not self._thread.is_alive():
                 self._pid = os.getpid()
+                self._wake_at = 0.0
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="volumelib-lease-heartbeat")
                 self._thread.start()
-            self._cond.notify()
+            elif due < self._wake_at:
+                self._cond.notify()  # due before the thread's next wake-up
         return key
 
     def remove(self, key: int) -> None:
@@ -652,7 +688,9 @@ class _Heartbeats:
                 due = [(k, e) for k, e in self._entries.items() if e[4] <= now]
                 if not due:
                     wait = min((e[4] for e in self._entries.values()), default=now + 60)
+                    self._wake_at = wait
                     self._cond.wait(max(0.001, wait - now))
+                    self._wake_at = 0.0
                     continue
                 for _, entry in due:
                     entry[4] = now + entry[3]
