@@ -10,11 +10,23 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOT_APPLICABLE_PREFIX = "N/A:"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A CI timeout or a `kill` sends SIGTERM, which would end Python at once and skip
+    # every fixture teardown (database servers, the Ceph cluster, tgtd, mounts and
+    # loop devices would outlive the run). As an interrupt, pytest tears them down.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.hookimpl(hookwrapper=True)
