@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from volumelib import exceptions
 from volumelib._version import __version__
 from volumelib.backend import Backend
-from volumelib.control.plane import ControlPlane
 from volumelib.core import setup
 from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
 from volumelib.image_cache.exceptions import (ChecksumMismatch, CorruptImage,
@@ -33,11 +32,20 @@ from volumelib.objects import (Connection, KeyValue, Lease, Pool, Quota, Snapsho
 from volumelib.serialization import dump, dumps, load
 
 if TYPE_CHECKING:
+    from volumelib.control.plane import ControlPlane
     from volumelib.control.leases import LeaseManager
     from volumelib.control.quotas import QuotaManager
     from volumelib.persistence.base import PersistenceDriverBase
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    # ControlPlane (and its placement code) loads on first use, not with the library.
+    if name == "ControlPlane":
+        from volumelib.control.plane import ControlPlane
+        return ControlPlane
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_connector_properties(multipath: bool = False, enforce_multipath: bool = False,
