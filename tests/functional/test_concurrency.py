@@ -160,8 +160,14 @@ def test_eight_processes_on_one_store_and_backend(xfs_dir: str, mix: str) -> Non
                 proc.wait()
 
     assert sum(sum(r["done"].values()) for r in results) >= WORKERS * OPS // 2, results
-    # Every error is retryable or a documented state error.
-    bad = [e for r in results for e in r["errors"] if not (e["retryable"] or e["state"])]
+    # Every error is retryable or a documented state error. An extend names an absolute
+    # size: one computed from a size another process has grown since is refused as
+    # too small (InvalidSize, nothing changed) - the caller lost the race, and the
+    # checks below prove no state was harmed.
+    bad = [e for r in results for e in r["errors"]
+           if not (e["retryable"] or e["state"]
+                   or (e["op"] == "extend_shared" and e["type"] == "InvalidSize"
+                       and "must be larger than the current" in e["msg"]))]
     assert bad == [], bad
 
     volumelib.setup(persistence_config={"storage": "dbms", "connection": url})
