@@ -7,15 +7,11 @@ Drivers are looked up by stevedore entry point in the ``volumelib.drivers`` name
 
 from __future__ import annotations
 
-import importlib
 import logging
-from importlib import metadata
-from typing import TYPE_CHECKING
 
 from volumelib import exceptions as exc
-
-if TYPE_CHECKING:
-    from volumelib.drivers.base import VolumeDriver
+from volumelib import plugins
+from volumelib.drivers.base import VolumeDriver
 
 __all__ = ["NAMESPACE", "available_drivers", "load_driver_class"]
 
@@ -31,7 +27,11 @@ KNOWN_OPTIONAL = {
 
 def available_drivers() -> list[str]:
     """Names registered in the ``volumelib.drivers`` entry-point namespace."""
-    return sorted({ep.name for ep in metadata.entry_points(group=NAMESPACE)})
+    return plugins.available(NAMESPACE)
+
+
+def _not_found(reason: str | None, name: object, available: str) -> exc.DriverNotFound:
+    return exc.DriverNotFound(reason, driver=name, available=available)
 
 
 def load_driver_class(name: str) -> type[VolumeDriver]:
@@ -41,50 +41,5 @@ def load_driver_class(name: str) -> type[VolumeDriver]:
         DriverNotFound: no such entry point or class, listing the available names;
             the import error of a known optional driver says what to install.
     """
-    from volumelib.drivers.base import VolumeDriver
-
-    if not isinstance(name, str) or not name:
-        raise exc.DriverNotFound(driver=name, available=", ".join(available_drivers()))
-    if "." in name or ":" in name:
-        cls = _load_dotted(name)
-    else:
-        cls = _load_entry_point(name)
-    if not (isinstance(cls, type) and issubclass(cls, VolumeDriver)):
-        raise exc.DriverNotFound(
-            f"{name!r} is not a volumelib.drivers.base.VolumeDriver subclass",
-            driver=name, available=", ".join(available_drivers()))
-    return cls
-
-
-def _load_entry_point(name: str) -> type:
-    from stevedore import driver as sd_driver
-    from stevedore.exception import NoMatches
-
-    def _fail(manager: object, entrypoint: object, error: Exception) -> None:
-        raise error
-
-    try:
-        mgr = sd_driver.DriverManager(namespace=NAMESPACE, name=name, invoke_on_load=False,
-                                      on_load_failure_callback=_fail)
-    except NoMatches:
-        raise exc.DriverNotFound(driver=name,
-                                 available=", ".join(available_drivers()) or "none") from None
-    except ImportError as e:
-        hint = KNOWN_OPTIONAL.get(name)
-        reason = f"driver {name!r} could not be imported: {e}"
-        if hint:
-            reason += f"; it needs {hint}"
-        raise exc.DriverNotFound(reason, driver=name,
-                                 available=", ".join(available_drivers())) from e
-    return mgr.driver
-
-
-def _load_dotted(path: str) -> type:
-    module_name, sep, attr = path.replace(":", ".").rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-        return getattr(module, attr)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise exc.DriverNotFound(f"driver class {path!r} could not be loaded: {e}; "
-                                 f"entry points available: {', '.join(available_drivers())}",
-                                 driver=path, available=", ".join(available_drivers())) from e
+    return plugins.load_class(NAMESPACE, name, base=VolumeDriver, error=_not_found,
+                              hints=KNOWN_OPTIONAL)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib import plugins
+from volumelib.persistence.base import PersistenceDriverBase
 
 __all__ = ["setup", "available_stores", "NAMESPACE", "PersistenceDriverBase"]
 
@@ -23,15 +24,7 @@ NAMESPACE = "volumelib.persistence.storage"
 
 def available_stores() -> list[str]:
     """Names registered in the ``volumelib.persistence.storage`` namespace."""
-    return sorted({ep.name for ep in metadata.entry_points(group=NAMESPACE)})
-
-
-def __getattr__(name: str) -> Any:
-    # The base class is re-exported lazily so that importing this package stays cheap.
-    if name == "PersistenceDriverBase":
-        from volumelib.persistence.base import PersistenceDriverBase
-        return PersistenceDriverBase
-    raise AttributeError(name)
+    return plugins.available(NAMESPACE)
 
 
 def setup(config: Any = None) -> Any:
@@ -45,8 +38,6 @@ def setup(config: Any = None) -> Any:
     Raises:
         InvalidPersistence: anything else, naming the available plugins.
     """
-    from volumelib.persistence.base import PersistenceDriverBase
-
     if config is None:
         config = {"storage": "memory"}
     if isinstance(config, PersistenceDriverBase):
@@ -75,26 +66,10 @@ def setup(config: Any = None) -> Any:
                                      available=", ".join(available_stores())) from e
 
 
-def _load_plugin(name: str) -> type:
-    from stevedore import driver as sd_driver
-    from stevedore.exception import NoMatches
+def _not_found(reason: str | None, name: object, available: str) -> exc.InvalidPersistence:
+    return exc.InvalidPersistence(reason, storage=name, available=available)
 
-    from volumelib.persistence.base import PersistenceDriverBase
 
-    def _fail(manager: object, entrypoint: object, error: Exception) -> None:
-        raise error
-
-    try:
-        cls = sd_driver.DriverManager(namespace=NAMESPACE, name=name, invoke_on_load=False,
-                                      on_load_failure_callback=_fail).driver
-    except NoMatches:
-        raise exc.InvalidPersistence(storage=name,
-                                     available=", ".join(available_stores())) from None
-    except ImportError as e:
-        raise exc.InvalidPersistence(f"store {name!r} could not be imported: {e}",
-                                     storage=name,
-                                     available=", ".join(available_stores())) from e
-    if not (isinstance(cls, type) and issubclass(cls, PersistenceDriverBase)):
-        raise exc.InvalidPersistence(f"plugin {name!r} is not a PersistenceDriverBase",
-                                     storage=name, available=", ".join(available_stores()))
-    return cls
+def _load_plugin(name: str) -> type[PersistenceDriverBase]:
+    return plugins.load_class(NAMESPACE, name, base=PersistenceDriverBase,
+                              error=_not_found)

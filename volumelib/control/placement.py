@@ -38,14 +38,9 @@ its own name (``thin``, ``reflink``, ``multiattach``...) and under Cinder's name
 (``thin_provisioning_support``, ``multiattach``, ``consistent_group_snapshot_enabled``,
 ``online_extend_support``, ``revert_to_snapshot_support``); an undeclared one is
 ``False``; the keys of the backend's Cinder stats (``storage_protocol``,
-``vendor_name``, ``total_capacity_gb``...) are there too. Values:
-
-* ``"<is> True"`` / ``"<is> False"``: boolean;
-* ``"<in> text"``: the capability (a string) contains ``text``;
-* ``"<or> a <or> b"``: equal to one of them;
-* ``"== 10"``, ``"!= 10"``, ``">= 10"``, ``"<= 10"``, ``"> 10"``, ``"< 10"``: numbers;
-* ``"s== x"``, ``"s!= x"``: strings;
-* anything else: equal as text (``"True"`` equals a true capability).
+``vendor_name``, ``total_capacity_gb``...) are there too. Values are Cinder's spec
+syntax, parsed by :mod:`volumelib.specs` (``"<is> True"``, ``"<or> a <or> b"``,
+``">= 10"``...).
 
 A key scoped ``capabilities:`` is matched without its scope; other scopes
 (``qos:``, ``provisioning:``, ``volumelib:``...) are not capabilities and are not
@@ -58,24 +53,21 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib.drivers.types import Capability
+from volumelib.specs import POOL_NAME_PATTERN, as_number, match_spec
 
 __all__ = ["PoolState", "PlacementRequest", "Candidate", "place", "evaluate", "select",
            "no_valid_backend",
-           "pool_capabilities", "match_spec", "pinned_pools", "check_capabilities",
-           "validate_specs", "type_mismatch",
+           "pool_capabilities", "pinned_pools", "check_capabilities", "type_mismatch",
            "capacity_check", "FILTERS", "POOL_NAME_PATTERN"]
 
 LOG = logging.getLogger(__name__)
-
-#: The extra spec holding a glob that pool names must match.
-POOL_NAME_PATTERN = "pool_name_pattern"
 
 #: Cinder's names for the capabilities volumelib declares.
 CINDER_NAMES: dict[str, str] = {
@@ -91,13 +83,6 @@ _NOT_CAPABILITIES = frozenset({"volume_backend_name", POOL_NAME_PATTERN})
 
 #: Scopes that name capabilities; any other ``scope:key`` is skipped.
 _CAPABILITY_SCOPE = "capabilities"
-
-_NUMERIC_OPS = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, "<": lambda a, b: a < b,
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class PoolState:
@@ -174,10 +159,7 @@ def _stats_pools(stats: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [stats]
 
 
-@functools.lru_cache(maxsize=1)
-def _capability_names() -> tuple[str, ...]:
-    from volumelib.drivers.types import Capability
-    return tuple(c.value for c in Capability)
+_CAPABILITY_NAMES = tuple(c.value for c in Capability)
 
 
 def pool_capabilities(pool: PoolState) -> dict[str, Any]:
@@ -189,81 +171,13 @@ def pool_capabilities(pool: PoolState) -> dict[str, Any]:
         # Pool-level stats of the first Cinder pool (file and fake backends have one).
         caps.update(_stats_pools(pool.stats)[0])
     declared = pool.capabilities
-    for name in _capability_names():
+    for name in _CAPABILITY_NAMES:
         caps[name] = name in declared
     for cinder_name, ours in CINDER_NAMES.items():
         caps[cinder_name] = ours in declared
     caps["volume_backend_name"] = pool.name
     caps.pop("pool_name", None)
     return caps
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("true", "1", "yes", "on"):
-            return True
-        if text in ("false", "0", "no", "off", ""):
-            return False
-    return None
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return str(value)
-
-
-def match_spec(capability: Any, spec: Any) -> bool:
-    """Whether ``capability`` (what a pool reports) satisfies ``spec`` (Cinder syntax).
-
-    Raises:
-        InvalidArgument: the spec's operator needs a number and gets none.
-    """
-    if isinstance(spec, bool):
-        spec = _text(spec)
-    if not isinstance(spec, str):
-        spec = str(spec)
-    words = spec.split()
-    if not words:
-        return _text(capability) == spec
-    op = words[0]
-    rest = spec.strip()[len(op):].strip()
-    if op == "<is>":
-        wanted = _as_bool(rest)
-        if wanted is None:
-            raise exc.InvalidArgument(reason=f"'<is>' needs True or False: {spec!r}")
-        return _as_bool(capability) is wanted
-    if op == "<in>":
-        return rest in _text(capability)
-    if op == "<or>":
-        choices = [c.strip() for c in spec.split("<or>") if c.strip()]
-        return _text(capability) in choices
-    if op in ("s==", "s!="):
-        return (_text(capability) == rest) == (op == "s==")
-    if op in _NUMERIC_OPS:
-        want = _as_number(rest)
-        if want is None:
-            raise exc.InvalidArgument(reason=f"{op!r} needs a number: {spec!r}")
-        have = _as_number(capability)
-        return have is not None and _NUMERIC_OPS[op](have, want)
-    wanted = _as_bool(spec) if isinstance(capability, bool) else None
-    if wanted is not None:
-        return capability is wanted
-    return _text(capability) == spec
 
 
 def _capability_specs(extra_specs: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,40 +191,6 @@ def _capability_specs(extra_specs: Mapping[str, Any]) -> dict[str, Any]:
             if scope != _CAPABILITY_SCOPE:
                 continue
             key = name
-        out[key] = value
-    return out
-
-
-def validate_specs(extra_specs: Any) -> dict[str, str]:
-    """Extra specs as a ``str -> str`` dict, every operator well formed.
-
-    Booleans become ``"True"``/``"False"``.
-
-    Raises:
-        InvalidArgument: not a mapping of strings, or a malformed value
-            (``"<is> maybe"``, ``">= lots"``, a bad ``pool_name_pattern``).
-    """
-    if extra_specs is None:
-        return {}
-    if not isinstance(extra_specs, Mapping):
-        raise exc.InvalidArgument(reason=f"extra specs must be a mapping, not "
-                                         f"{extra_specs!r:.60}")
-    out: dict[str, str] = {}
-    for key, value in extra_specs.items():
-        if not isinstance(key, str) or not key:
-            raise exc.InvalidArgument(reason=f"extra spec key {key!r:.60} must be a "
-                                             f"non-empty string")
-        if isinstance(value, bool):
-            value = _text(value)
-        if not isinstance(value, str):
-            raise exc.InvalidArgument(reason=f"extra spec {key!r} must be a string, "
-                                             f"not {value!r:.60}")
-        try:
-            match_spec("", value)  # raises for a malformed operator
-        except exc.InvalidArgument as e:
-            raise exc.InvalidArgument(reason=f"extra spec {key!r}: {e.reason}") from None
-        if key == POOL_NAME_PATTERN and not value.strip():
-            raise exc.InvalidArgument(reason=f"{POOL_NAME_PATTERN} must not be empty")
         out[key] = value
     return out
 
@@ -350,17 +230,17 @@ def _capacity_of(stats_pool: Mapping[str, Any], size: int, thick: bool
         return math.inf, f"free capacity is {free}"
     if isinstance(total, str) and total.lower() in ("infinite", "unknown"):
         return math.inf, f"total capacity is {total}"
-    free_gb = _as_number(free)
-    total_gb = _as_number(total)
+    free_gb = as_number(free)
+    total_gb = as_number(total)
     if free_gb is None or total_gb is None:
         return None, f"reports no capacity (total {total!r}, free {free!r})"
-    reserved_pct = _as_number(stats_pool.get("reserved_percentage")) or 0.0
+    reserved_pct = as_number(stats_pool.get("reserved_percentage")) or 0.0
     reserved = math.floor(total_gb * reserved_pct / 100.0)
     available = free_gb - reserved
     thin = bool(stats_pool.get("thin_provisioning_support")) and not thick
-    ratio = _as_number(stats_pool.get("max_over_subscription_ratio")) or 1.0
+    ratio = as_number(stats_pool.get("max_over_subscription_ratio")) or 1.0
     if thin and ratio >= 1.0:
-        provisioned = _as_number(stats_pool.get("provisioned_capacity_gb")) or 0.0
+        provisioned = as_number(stats_pool.get("provisioned_capacity_gb")) or 0.0
         if total_gb <= 0:
             return None, "total capacity is 0 GiB"
         provisioned_ratio = (provisioned + size) / total_gb

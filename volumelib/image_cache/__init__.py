@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib import plugins
 from volumelib.image_cache.base import CachedImage, ImageCacheDriver
 from volumelib.image_cache.exceptions import (
     ChecksumMismatch,
@@ -31,7 +32,6 @@ from volumelib.image_cache.exceptions import (
 from volumelib.image_cache.fetch import Image
 
 __all__ = [
-    "DRIVERS",
     "NAMESPACE",
     "CachedImage",
     "ChecksumMismatch",
@@ -50,36 +50,10 @@ __all__ = [
 
 #: Entry-point namespace of image cache drivers.
 NAMESPACE = "volumelib.image_cache.drivers"
-#: The drivers volumelib ships (used when the entry points are not installed).
-DRIVERS = {"sqlite": "volumelib.image_cache.sqlite:SQLiteImageCache",
-           "xattr": "volumelib.image_cache.xattr:XattrImageCache"}
 
 
-def _driver_class(name: str) -> type[ImageCacheDriver]:
-    import importlib
-
-    from stevedore import driver as stevedore_driver
-    from stevedore.exception import NoMatches
-
-    available = ", ".join(sorted(DRIVERS))
-    cls: Any
-    try:
-        cls = stevedore_driver.DriverManager(NAMESPACE, name, invoke_on_load=False).driver
-    except (NoMatches, RuntimeError):  # not installed as an entry point: ours, or a path
-        target = DRIVERS.get(name)
-        if target is None and "." in name:
-            module, _, attr = name.replace(":", ".").rpartition(".")
-            target = f"{module}:{attr}"
-        if target is None:
-            raise exc.DriverNotFound(driver=name, available=available) from None
-        module, _, attr = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            raise exc.DriverNotFound(driver=name, available=available) from None
-    if not (isinstance(cls, type) and issubclass(cls, ImageCacheDriver)):
-        raise exc.DriverNotFound(driver=name, available=", ".join(sorted(DRIVERS)))
-    return cls
+def _not_found(reason: str | None, name: object, available: str) -> exc.DriverNotFound:
+    return exc.DriverNotFound(reason, driver=name, available=available)
 
 
 def load_driver(driver: str | type[ImageCacheDriver], base_dir: str,
@@ -96,9 +70,11 @@ def load_driver(driver: str | type[ImageCacheDriver], base_dir: str,
         DriverNotFound: unknown name (the message lists the available ones).
         InvalidConfig: bad options, or the directory cannot be used.
     """
-    cls = driver if isinstance(driver, type) else _driver_class(driver)
-    if not issubclass(cls, ImageCacheDriver):
-        raise exc.DriverNotFound(driver=driver, available=", ".join(sorted(DRIVERS)))
+    if isinstance(driver, type) and not issubclass(driver, ImageCacheDriver):
+        raise exc.DriverNotFound(driver=driver, available=", ".join(
+            plugins.available(NAMESPACE)))
+    cls = driver if isinstance(driver, type) else plugins.load_class(
+        NAMESPACE, driver, base=ImageCacheDriver, error=_not_found)
     try:
         cache = cls(base_dir, **options)
     except TypeError as e:

@@ -1,18 +1,23 @@
-"""What every stored user object shares: its store, its backend, saving and JSON."""
+"""What every stored object shares: its store, its backend, saving and JSON.
+
+:class:`StoredObject` is the base of everything a store keeps (volumes, snapshots,
+connections, groups, key-values, types, pools, leases, quotas). It knows its store
+(its own, or the process's current one) and, for resources, the live backend that
+serves it, found by name in :mod:`volumelib.runtime`. Saving is a compare-and-set on
+the row's version (:mod:`volumelib.persistence.base`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
-from volumelib import core
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, fields, plain, to_json_text, utcnow
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
-    from volumelib.persistence.base import PersistenceDriverBase
+from volumelib import runtime
+from volumelib.persistence.base import Kind, PersistenceDriverBase, kind_of
+from volumelib.protocols import BackendLike
+from volumelib.versioned import VersionedObject, fields, plain, to_json_text, utcnow
 
 LOG = logging.getLogger(__name__)
 
@@ -66,13 +71,13 @@ class StoredObject(VersionedObject):
     @property
     def persistence(self) -> PersistenceDriverBase:
         store = self.__dict__.get("_store")
-        return store if store is not None else core.persistence()
+        return runtime.persistence(store)
 
     def _backend_name(self) -> str | None:
         return None
 
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> BackendLike:
         """The live backend serving this object.
 
         Raises:
@@ -81,7 +86,7 @@ class StoredObject(VersionedObject):
         backend = self.__dict__.get("_backend")
         if backend is None:
             name = self._backend_name()
-            backend = core.get_backend(name, required=True) if name else None
+            backend = runtime.get_backend(name, required=True) if name else None
             if backend is None:
                 raise exc.BackendNotFound(backend_name=name)
             object.__setattr__(self, "_backend", backend)
@@ -94,7 +99,7 @@ class StoredObject(VersionedObject):
             item._bind(backend)  # type: ignore[attr-defined]
         return items
 
-    def _bind(self, backend: Backend | None = None,
+    def _bind(self, backend: BackendLike | None = None,
               store: PersistenceDriverBase | None = None) -> None:
         if backend is not None:
             object.__setattr__(self, "_backend", backend)
@@ -117,14 +122,9 @@ class StoredObject(VersionedObject):
         Raises:
             NotFound: (the kind's subclass) the object is no longer stored.
         """
-        from volumelib.persistence.base import KINDS
-        kind = KINDS[self._kind()]
-        key = getattr(self, kind.key)
-        found = self.persistence._get(kind, **{kind.key: key})
-        if not found:
-            raise kind.not_found(**{kind.not_found_arg: key})
-        self._values.update(found[0]._values)
-        object.__setattr__(self, "_db_version", found[0]._db_version)
+        found = self._stored_or_raise()
+        self._values.update(found._values)
+        object.__setattr__(self, "_db_version", found._db_version)
         self.obj_reset_changes()
 
     def _reload(self) -> None:
@@ -138,16 +138,18 @@ class StoredObject(VersionedObject):
         version = self.__dict__.get("_db_version")
         if version is None:
             return
-        from volumelib.persistence.base import KINDS
-        kind = KINDS[self._kind()]
-        key = getattr(self, kind.key)
-        found = self.persistence._get(kind, **{kind.key: key})
-        if not found:
-            raise kind.not_found(**{kind.not_found_arg: key})
-        if found[0]._db_version != version:
-            self._values.update(found[0]._values)
-            object.__setattr__(self, "_db_version", found[0]._db_version)
+        found = self._stored_or_raise()
+        if found._db_version != version:
+            self._values.update(found._values)
+            object.__setattr__(self, "_db_version", found._db_version)
             self.obj_reset_changes()
+
+    def _stored_or_raise(self) -> StoredObject:
+        found = self._stored()
+        if found is None:
+            kind = self._kind_info()
+            raise kind.not_found(**{kind.not_found_arg: getattr(self, kind.key)})
+        return found
 
     def _save_own(self, *names: str, expect: dict[str, Any] | None = None) -> None:
         """Save the state transition of the operation running on this object.
@@ -191,17 +193,8 @@ class StoredObject(VersionedObject):
 
     def _stored(self) -> Any:
         """This object's row as stored now (``None`` when it is gone)."""
-        from volumelib.persistence.base import KINDS
-        kind = KINDS[self._kind()]
-        found = self.persistence._get(kind, **{kind.key: getattr(self, kind.key)})
-        return found[0] if found else None
-
-    def _operation(self, operation: str) -> Any:
-        """A context manager: ``operation`` runs on this object with nobody else
-        operating on it (an operation lease; ``ResourceBusy`` otherwise). See
-        :meth:`volumelib.control.leases.LeaseManager.operation`."""
-        from volumelib.control.leases import LeaseManager
-        return LeaseManager(self.persistence).operation(self, operation)
+        kind = self._kind_info()
+        return self.persistence.get_record(kind.name, getattr(self, kind.key))
 
     def _record_deleted(self) -> None:
         """The driver deleted it: mark it ``deleted`` and remove it from the store
@@ -232,9 +225,12 @@ class StoredObject(VersionedObject):
         getattr(self.persistence, f"set_{self._kind()}")(self)
 
     @classmethod
+    def _kind_info(cls) -> Kind:
+        return kind_of(cls)  # type: ignore[arg-type]
+
+    @classmethod
     def _kind(cls) -> str:
-        from volumelib.persistence.base import kind_of
-        return kind_of(cls).name  # type: ignore[arg-type]
+        return cls._kind_info().name
 
     # -- serialization -------------------------------------------------------------
 
@@ -242,7 +238,7 @@ class StoredObject(VersionedObject):
         backend = self.__dict__.get("_backend")
         if backend is None:
             name = self._backend_name()
-            backend = core.get_backend(name, required=False) if name else None
+            backend = runtime.get_backend(name, required=False) if name else None
         if backend is not None:
             return backend.config
         name = self._backend_name()
@@ -254,11 +250,23 @@ class StoredObject(VersionedObject):
         return self.to_json()
 
     def to_json(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {"class": self.OBJ_NAME,
-                                "ovo": self.obj_to_primitive(include_secrets=include_secrets)}
+        primitive = self.obj_to_primitive(include_secrets=include_secrets)
+        if not include_secrets:
+            self._redact(primitive["versioned_object.data"])
+        data: dict[str, Any] = {"class": self.OBJ_NAME, "ovo": primitive}
         backend = self._backend_json()
         if backend is not None:
             data["backend"] = backend
+        return data
+
+    def _redact(self, data: dict[str, Any]) -> None:
+        """Hide secrets inside field values of the JSON ``data`` (secret fields are
+        left out already)."""
+
+    def json_fields(self) -> dict[str, Any]:
+        """The field values as this object's JSON shows them (secrets left out)."""
+        data = self.obj_to_primitive()["versioned_object.data"]
+        self._redact(data)
         return data
 
     @property
@@ -273,77 +281,3 @@ class StoredObject(VersionedObject):
     @property
     def dumps(self) -> str:
         return to_json_text(self.dump)
-
-
-def call_driver(backend: Backend, operation: str, func: Callable[..., T], *args: Any,
-                resource_id: str | None = None) -> T:
-    """Call a driver method; turn a non-volumelib failure into ``BackendError``.
-
-    The driver's error text is scrubbed first (:func:`scrub_secrets`): values of the
-    driver's options marked ``secret`` and the ``provider_auth`` of the volumes in
-    ``args`` become ``***``. When something was scrubbed the original exception is
-    not chained (its text has the secret); otherwise it is the ``__cause__``.
-    """
-    LOG.debug("%s: %s %s", backend.id, operation, resource_id or "")
-    try:
-        result = func(*args)
-    except exc.VolumelibError:
-        raise
-    except NotImplementedError:
-        raise
-    except Exception as e:  # noqa: BLE001 - translated at the boundary, cause kept
-        text = f"{type(e).__name__}: {e}"
-        clean = scrub_secrets(text, _secrets_of(backend, args))
-        LOG.debug("%s: %s %s failed: %s", backend.id, operation, resource_id or "", clean)
-        error = exc.BackendError(backend_name=backend.id, operation=operation, reason=clean)
-        if clean != text:
-            raise error from None
-        raise error from e
-    LOG.debug("%s: %s %s done", backend.id, operation, resource_id or "")
-    return result
-
-
-#: Shorter secret values are not scrubbed from error text (replacing every ``a`` of a
-#: message would make it unreadable and hide nothing worth hiding).
-MIN_SCRUBBED = 4
-
-
-def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret (of at least
-    :data:`MIN_SCRUBBED` characters) replaced by ``***``, longest first."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED}, key=len,
-                         reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _secrets_of(backend: Backend, args: Iterable[Any]) -> list[str]:
-    """The values a driver error must not show: the driver's secret options (those
-    :meth:`VolumeDriver.redacted_config` hides) and ``provider_auth`` of the volumes
-    in ``args`` (whole, and its parts after the method: ``CHAP user password``)."""
-    found: list[str] = []
-    try:
-        driver = backend.driver
-        for key, shown in driver.redacted_config().items():
-            value = getattr(driver.config, key, None)
-            if shown == "***" and value is not None:
-                values = value if isinstance(value, (list, tuple, set)) else [value]
-                found.extend(str(v) for v in values)
-    except Exception:  # noqa: BLE001 - never hide the driver's error behind this
-        LOG.debug("could not read the secret options of %s", backend.id, exc_info=True)
-    for arg in args:
-        for holder in (arg, getattr(arg, "volume", None)):
-            auth = getattr(holder, "provider_auth", None)
-            if isinstance(auth, str) and auth:
-                found.append(auth)
-                found.extend(auth.split()[1:])
-    return found
-
-
-def apply_model_update(obj: StoredObject, update: Any) -> None:
-    """Copy a driver's model update (provider_* fields) onto ``obj``."""
-    if not update:
-        return
-    for key in ("provider_location", "provider_id", "provider_auth"):
-        if key in update and key in obj.fields:
-            setattr(obj, key, update[key])
