@@ -23,14 +23,16 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, utcnow
+from volumelib.image_cache import volume_cache
+from volumelib.versioned import VersionedObject, registry, utcnow
 
-if TYPE_CHECKING:
-    from volumelib.objects import (Connection, KeyValue, Lease, Pool, Quota, Snapshot,
-                                   Volume, VolumeType)
+# What the getters return: the stored object classes registered under each kind's
+# class name (:mod:`volumelib.objects`). The store never imports them; it builds rows
+# into whatever class the object layer registered.
+Volume = Snapshot = Connection = KeyValue = VolumeType = Pool = Lease = Quota = Any
 
 __all__ = ["PersistenceDriverBase", "DB", "KINDS", "Kind", "LIST_FILTERS",
            "SNAPSHOT_LIST_FILTERS", "NAME_FILTERS", "name_matches"]
@@ -53,9 +55,13 @@ class Kind:
 
     @property
     def cls(self) -> type[VersionedObject]:
-        from volumelib import objects  # noqa: F401  (registers the classes)
-        from volumelib.objects.base import registry
-        return registry[self.class_name]
+        """The class rows of this kind are built into: the one registered under
+        ``class_name`` (defining the class registers it)."""
+        try:
+            return registry[self.class_name]
+        except KeyError:
+            raise exc.PersistenceError(reason=f"no object class {self.class_name} is "
+                                              f"registered for kind {self.name}") from None
 
     def __repr__(self) -> str:
         return f"Kind({self.name})"
@@ -73,7 +79,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("volume_type", "VolumeType", soft_delete=False),
     Kind("key_value", "KeyValue", key="key", not_found=exc.KeyValueNotFound,
          not_found_arg="key", soft_delete=False),
-    # The control plane's kinds (volumelib.objects.control).
+    # The control plane's kinds (volumelib.records.control).
     Kind("pool", "Pool", key="name", not_found=exc.PoolNotFound,
          not_found_arg="pool_name", soft_delete=False),
     Kind("lease", "Lease", soft_delete=False),
@@ -108,7 +114,15 @@ def name_matches(name: str | None, name_match: Iterable[tuple[str, str]]) -> boo
     return True
 
 
-def kind_of(resource: VersionedObject) -> Kind:
+def _kind_named(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise exc.InvalidArgument(reason=f"{name!r} is not a kind a store keeps; known: "
+                                         f"{', '.join(sorted(KINDS))}") from None
+
+
+def kind_of(resource: VersionedObject | type[VersionedObject]) -> Kind:
     try:
         return _CLASS_TO_KIND[resource.OBJ_NAME]
     except KeyError:
@@ -217,6 +231,26 @@ class PersistenceDriverBase(abc.ABC):
     def _get(self, kind: Kind, **filters: Any) -> list[Any]:
         return [self._build(kind, row) for row in
                 self._fetch(kind, {k: v for k, v in filters.items() if v is not None})]
+
+    def get_record(self, kind: str, key: str) -> Any:
+        """The stored object of ``kind`` (``"volume"``, ``"lease"``...) whose key is
+        ``key``, or ``None``.
+
+        Raises:
+            InvalidArgument: no such kind.
+        """
+        found = self._get(_kind_named(kind), **{_kind_named(kind).key: key})
+        return found[0] if found else None
+
+    def find(self, kind: str, **filters: Any) -> list[Any]:
+        """The stored objects of ``kind`` whose fields equal ``filters`` (a ``None``
+        value matches a field that has none), in no particular order.
+
+        Raises:
+            InvalidArgument: no such kind.
+        """
+        k = _kind_named(kind)
+        return [self._build(k, row) for row in self._fetch(k, filters)]
 
     def _set(self, resource: VersionedObject) -> None:
         kind = kind_of(resource)
@@ -617,6 +651,5 @@ class DB:
         """The image-volume cache entry whose cached image-volume is ``volume_id``
         (``id, host, image_id, image_updated_at, volume_id, size, last_used``... as
         Cinder's), or ``None`` for any other volume. See
-        :mod:`volumelib.image_cache.provision` (tier 2)."""
-        from volumelib.image_cache import provision
-        return provision.entry_for_volume(self.persistence, volume_id)
+        :mod:`volumelib.image_cache.volume_cache` (tier 2)."""
+        return volume_cache.entry_for_volume(self.persistence, volume_id)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib.objects.base import plain
 from volumelib.persistence.base import Kind, PersistenceDriverBase, name_matches
+from volumelib.versioned import plain
 
 __all__ = ["MemoryPersistence"]
 

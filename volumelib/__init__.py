@@ -16,56 +16,61 @@ Importing volumelib has no side effects: no logging configuration (only a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import exceptions
+from volumelib import brick, exceptions, runtime
 from volumelib._version import __version__
 from volumelib.backend import Backend
-from volumelib.core import setup
+from volumelib.control.leases import LeaseManager
+from volumelib.control.plane import ControlPlane
+from volumelib.control.quotas import QuotaManager
 from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
-from volumelib.image_cache.exceptions import (ChecksumMismatch, CorruptImage,
-                                              ImageCacheFull, ImageError, ImageFetchError,
-                                              ImageInUse, ImageNotCached, ImageNotFound,
-                                              ImageTooLarge)
-from volumelib.objects import (Connection, KeyValue, Lease, Pool, Quota, Snapshot,
-                               Status, Volume, VolumeType)
+from volumelib.image_cache.exceptions import (
+    ChecksumMismatch,
+    CorruptImage,
+    ImageCacheFull,
+    ImageError,
+    ImageFetchError,
+    ImageInUse,
+    ImageNotCached,
+    ImageNotFound,
+    ImageTooLarge,
+)
+from volumelib.objects import (
+    Connection,
+    Group,
+    GroupSnapshot,
+    KeyValue,
+    Lease,
+    Pool,
+    Quota,
+    Snapshot,
+    Status,
+    Volume,
+    VolumeType,
+)
+from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.runtime import setup
 from volumelib.serialization import dump, dumps, load
 
-if TYPE_CHECKING:
-    from volumelib.control.plane import ControlPlane
-    from volumelib.control.leases import LeaseManager
-    from volumelib.control.quotas import QuotaManager
-    from volumelib.persistence.base import PersistenceDriverBase
-
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-
-
-def __getattr__(name: str) -> Any:
-    # ControlPlane (and its placement code) loads on first use, not with the library.
-    if name == "ControlPlane":
-        from volumelib.control.plane import ControlPlane
-        return ControlPlane
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_connector_properties(multipath: bool = False, enforce_multipath: bool = False,
                              my_ip: str | None = None) -> dict:
     """This host's os-brick connector properties (what a node hands a controller)."""
-    from volumelib import brick
     return brick.get_connector_properties(multipath, enforce_multipath, my_ip)
 
 
 def leases(persistence: Any = None) -> LeaseManager:
     """A :class:`~volumelib.control.leases.LeaseManager` on the current store (or on
     ``persistence``): ``acquire``, ``renew``, ``release``, ``get``."""
-    from volumelib.control.leases import LeaseManager
     return LeaseManager(persistence)
 
 
 def quotas(persistence: Any = None) -> QuotaManager:
     """A :class:`~volumelib.control.quotas.QuotaManager` on the current store (or on
     ``persistence``): ``set_limit``, ``get``, ``remove_limit``, ``sync``."""
-    from volumelib.control.quotas import QuotaManager
     return QuotaManager(persistence)
 
 
@@ -75,8 +80,7 @@ def get_persistence() -> PersistenceDriverBase:
     (``volumelib.persistence`` is the persistence package, with ``setup()`` and the
     store classes; this function returns the store in use.)
     """
-    from volumelib import core
-    return core.persistence()
+    return runtime.persistence()
 
 
 __all__ = [
@@ -87,6 +91,8 @@ __all__ = [
     "Volume",
     "Snapshot",
     "Connection",
+    "Group",
+    "GroupSnapshot",
     "KeyValue",
     "VolumeType",
     "Pool",

@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import core
 from volumelib import exceptions as exc
-from volumelib import validation
+from volumelib import runtime, validation
+from volumelib.control.leases import LeaseManager
 from volumelib.drivers import load_driver_class
 from volumelib.drivers.base import VolumeDriver
-from volumelib.drivers.types import Capability, VolumeInfo
-from volumelib.objects.common import Status, apply_model_update, call_driver
-from volumelib.persistence.base import DB
+from volumelib.drivers.types import Capability, ConnectorProperties
+from volumelib.objects.driver_calls import call_driver
+from volumelib.objects.group import Group, find_group, find_group_snapshot
+from volumelib.objects.group_snapshot import GroupSnapshot
+from volumelib.objects.volume import Volume
+from volumelib.operations import from_image, reconcile
+from volumelib.persistence import setup as persistence_setup
+from volumelib.persistence.base import DB, PersistenceDriverBase
+from volumelib.records.stored import Status
 
-if TYPE_CHECKING:
-    from volumelib.control.leases import LeaseManager
-    from volumelib.objects import Volume
-    from volumelib.persistence.base import PersistenceDriverBase
-
-__all__ = ["Backend", "spec_is_true"]
+__all__ = ["Backend"]
 
 LOG = logging.getLogger(__name__)
-
-
-def spec_is_true(specs: Mapping[str, Any], key: str) -> bool:
-    """Cinder's ``"<is> True"`` syntax (plain ``"True"``/``True`` accepted too)."""
-    value = specs.get(key)
-    if isinstance(value, bool):
-        return value
-    if not isinstance(value, str):
-        return False
-    value = value.strip()
-    if value.lower().startswith("<is>"):
-        value = value[4:].strip()
-    return value.lower() in ("true", "1", "yes", "on")
 
 
 def _gone(name: str) -> Any:
@@ -87,7 +76,6 @@ class Backend:
         self._id = volume_backend_name
         self._persistence = None
         if persistence is not None:
-            from volumelib.persistence import setup as persistence_setup
             self._persistence = persistence_setup(persistence)
         self.driver: VolumeDriver = cls(db=_BackendDB(self),
                                         volume_backend_name=volume_backend_name,
@@ -103,7 +91,7 @@ class Backend:
                                    reason=f"{type(e).__name__}: {e}") from e
         self._stats: dict[str, Any] | None = None
         self._leases: Any = None
-        core.register_backend(self)
+        runtime.register_backend(self)
         LOG.debug("backend %s ready: %r", self._id, self.driver)
 
     # -- identity ------------------------------------------------------------------
@@ -116,7 +104,7 @@ class Backend:
 
     @property
     def persistence(self) -> PersistenceDriverBase:
-        return self._persistence if self._persistence is not None else core.persistence()
+        return runtime.persistence(self._persistence)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -134,9 +122,6 @@ class Backend:
     def leases(self) -> LeaseManager:
         """Leases in this backend's store (:mod:`volumelib.control.leases`)."""
         if self._leases is None:
-            import weakref
-
-            from volumelib.control.leases import LeaseManager
             me, name = weakref.ref(self), self._id
             self._leases = LeaseManager(
                 lambda: (me() or _gone(name)).persistence)
@@ -185,17 +170,16 @@ class Backend:
     def gc(self, older_than: float | None = 600, dry_run: bool = False) -> dict[str, Any]:
         """Reconcile records left in transitional states and remove orphans.
 
-        See :mod:`volumelib.gc` for the rules.
+        See :mod:`volumelib.operations.reconcile` for the rules.
         """
-        from volumelib import gc as gc_module
-        return gc_module.collect(self, older_than=older_than, dry_run=dry_run)
+        return reconcile.collect(self, older_than=older_than, dry_run=dry_run)
 
     def close(self) -> None:
         """Release the driver. Objects of this backend can no longer call it."""
         try:
             self.driver.close()
         finally:
-            core.unregister_backend(self)
+            runtime.unregister_backend(self)
 
     # -- volumes -------------------------------------------------------------------
 
@@ -251,7 +235,7 @@ class Backend:
             image: a local path, an ``http(s)://`` URL, a
                 ``volumelib.image_cache.Image`` (source, id, checksum) or a dict of its
                 fields: the volume is created holding it (any format ``qemu-img``
-                reads: raw, qcow2, vmdk...). See :mod:`volumelib.image_cache.provision`.
+                reads: raw, qcow2, vmdk...). See :mod:`volumelib.operations.from_image`.
             image_cache: a local image cache driver (tier 1), e.g.
                 ``volumelib.image_cache.load_driver("sqlite", base_dir)``.
             progress: ``progress(phase, done, total)`` while downloading (bytes),
@@ -285,12 +269,13 @@ class Backend:
             if image is not None or image_cache is not None or progress is not None \
                     or image_volume_cache:
                 raise exc.InvalidArgument(reason="idempotent create does not take an image")
-            return self._create_by_name(size=size, name=name, description=description,
-                                        metadata=metadata, volume_type=volume_type, id=id,
-                                        multiattach=multiattach)
+            request = Volume._prepare(self, size=size, name=name, description=description,
+                                      metadata=metadata, volume_type=volume_type, id=id,
+                                      multiattach=multiattach, check_capacity=False,
+                                      id_must_be_free=False)
+            return Volume._create_by_name(self, request, id_given=id is not None)
         if image is not None:
-            from volumelib.image_cache import provision
-            return provision.create_volume_from_image(
+            return from_image.create_volume_from_image(
                 self, image, size=size, image_cache=image_cache,
                 image_volume_cache=image_volume_cache, progress=progress, name=name,
                 description=description, metadata=metadata, volume_type=volume_type,
@@ -298,122 +283,17 @@ class Backend:
         if image_cache is not None or progress is not None or image_volume_cache:
             raise exc.InvalidArgument(reason="image_cache, progress and "
                                              "image_volume_cache need image=")
-        return self._create_volume(size=size, name=name, description=description,
-                                   metadata=metadata, volume_type=volume_type, id=id,
-                                   multiattach=multiattach, operation="create_volume",
-                                   call=lambda drv, info: drv.create_volume(info))
-
-    def _create_volume(self, *, size: Any, name: Any, description: Any, metadata: Any,
-                       volume_type: Any, id: Any, operation: str,
-                       call: Callable[[VolumeDriver, VolumeInfo], Any],
-                       multiattach: bool | None = None, snapshot_id: str | None = None,
-                       source_volid: str | None = None) -> Volume:
-        from volumelib.control import quotas
-        from volumelib.objects import Volume
-        size = validation.check_size(size)
-        name = validation.check_name(name)
-        description = validation.check_description(description)
-        metadata = validation.check_metadata(metadata)
-        vol_id = validation.new_id(id)
-        type_id, specs = self._resolve_type(volume_type)
-        if multiattach is None:
-            multiattach = spec_is_true(specs, "multiattach")
-        if multiattach and Capability.MULTIATTACH not in self.capabilities:
-            raise exc.NotSupported(operation="multiattach volumes", driver=self.driver_name)
-        self.driver.check_capacity(size)
-        settings = core.settings()
-        vol = Volume._new(self, id=vol_id, name=name, description=description, size=size,
-                          status=Status.CREATING, project_id=settings.project_id,
-                          user_id=settings.user_id, backend_name=self._id,
-                          volume_type_id=type_id, volume_type=specs, metadata=metadata,
-                          multiattach=bool(multiattach), snapshot_id=snapshot_id,
-                          source_volid=source_volid)
-        store = self.persistence
-        reservation = quotas.reserve(store, settings.project_id, volumes=1, gigabytes=size)
-        try:
-            store.set_volume(vol)
-        except Exception:
-            reservation.cancel()
-            raise
-        core.checkpoint("volume.create.intent_stored")
-        try:
-            update = call_driver(self, operation, call, self.driver, vol.info(),
-                                 resource_id=vol.id)
-        except Exception:
-            vol._settle(Status.ERROR)
-            raise
-        core.checkpoint("volume.create.driver_done")
-        apply_model_update(vol, update)
-        vol.status = Status.AVAILABLE
-        # Keep what another writer saved meanwhile (metadata...): set only our fields.
-        vol._save_own("status", "provider_location", "provider_id", "provider_auth")
-        return vol
-
-    def _create_by_name(self, *, size: Any, name: Any, description: Any, metadata: Any,
-                        volume_type: Any, id: Any, multiattach: bool | None) -> Volume:
-        """``create_volume(..., idempotent=True)``: see there."""
-        import hashlib
-        import time
-
-        size = validation.check_size(size)
-        name = validation.check_name(name)
-        if not name:
-            raise exc.InvalidName(name=name, reason="an idempotent create needs a name")
-        description = validation.check_description(description)
-        metadata = validation.check_metadata(metadata)
-        type_id, specs = self._resolve_type(volume_type)
-        if multiattach is None:
-            multiattach = spec_is_true(specs, "multiattach")
-        project_id = core.settings().project_id
-        key = f"name:{project_id or ''}:{name}"
-        if len(key) > 255:
-            key = "name:" + hashlib.sha256(key.encode()).hexdigest()
-        wanted = {"size": size, "description": description, "metadata": metadata,
-                  "volume_type_id": type_id, "volume_type": specs,
-                  "multiattach": bool(multiattach), "backend_name": self._id}
-        store = self.persistence
-        manager = self.leases
-        deadline = time.monotonic() + 2 * core.settings().operation_lease_ttl
-        delay = 0.02
-        while True:
-            try:
-                with manager.operation(key, "create_volume"):
-                    found = [v for v in store.get_volumes(volume_name=name)
-                             if v.project_id == project_id and v.status not in
-                             (Status.DELETING, Status.ERROR_DELETING, Status.DELETED)]
-                    if not found:
-                        return self._create_volume(
-                            size=size, name=name, description=description,
-                            metadata=metadata, volume_type=volume_type, id=id,
-                            multiattach=multiattach, operation="create_volume",
-                            call=lambda drv, info: drv.create_volume(info))
-                    vol = sorted(found, key=lambda v: (v.created_at is None,
-                                                       v.created_at, v.id))[0]
-                    differences = {f: {"existing": getattr(vol, f), "requested": value}
-                                   for f, value in wanted.items()
-                                   if getattr(vol, f) != value}
-                    if id is not None and vol.id != id:
-                        differences["id"] = {"existing": vol.id, "requested": id}
-                    if differences:
-                        raise exc.NameConflict(resource="Volume", name=name,
-                                               project_id=project_id,
-                                               differences=differences, volume_id=vol.id)
-                    backend = core.get_backend(vol.backend_name, required=False)
-                    vol._bind(backend if backend is not None else self)
-                    LOG.debug("idempotent create of %r: volume %s exists", name, vol.id)
-                    return vol
-            except exc.ResourceBusy:
-                if time.monotonic() + delay > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+        request = Volume._prepare(self, size=size, name=name, description=description,
+                                  metadata=metadata, volume_type=volume_type, id=id,
+                                  multiattach=multiattach)
+        return Volume._create(self, request, driver_method="create_volume",
+                              call=lambda drv, info: drv.create_volume(info))
 
     def validate_connector(self, connector_properties: Any) -> dict[str, Any]:
         """Check that this backend can connect to a host with these properties.
 
         Returns the properties as a plain dict. Raises ``InvalidArgument``.
         """
-        from volumelib.drivers.types import ConnectorProperties
         props = ConnectorProperties.from_dict(connector_properties)
         self.driver.validate_connector(props)
         return props.to_dict()
@@ -422,72 +302,35 @@ class Backend:
 
     def create_group(self, name: str | None = None, volumes: Any = (),
                      group_type: Mapping[str, str] | None = None,
-                     description: str | None = None, id: str | None = None) -> Any:
+                     description: str | None = None, id: str | None = None) -> Group:
         """Create a group, optionally with volumes (objects or ids) of this backend.
 
         ``group_type`` is a mapping of Cinder-syntax specs, e.g.
         ``{"consistent_group_snapshot_enabled": "<is> True"}``.
         """
-        from volumelib.groups import operations
-        return operations.create_group(self, name=name, volumes=volumes,
-                                       group_type=group_type, description=description,
-                                       id=id)
+        return Group._create(self, name=name, volumes=volumes, group_type=group_type,
+                             description=description, id=id)
 
     def create_group_from_src(self, name: str | None = None, group_snapshot: Any = None,
                               source_group: Any = None, description: str | None = None,
-                              id: str | None = None) -> Any:
+                              id: str | None = None) -> Group:
         """A new group whose volumes are copies of a group snapshot's or a group's,
         in the source's order (oldest source first)."""
-        from volumelib.groups import operations
-        return operations.create_group_from_src(self, name=name,
-                                                group_snapshot=group_snapshot,
-                                                source_group=source_group,
-                                                description=description, id=id)
+        return Group._create_from_src(self, name=name, group_snapshot=group_snapshot,
+                                      source_group=source_group, description=description,
+                                      id=id)
 
     @property
-    def groups(self) -> list[Any]:
+    def groups(self) -> list[Group]:
         found = self.persistence.get_groups(backend_name=self._id)
         for g in found:
             g._bind(self)
         return found
 
-    def get_group(self, group_id: str) -> Any:
+    def get_group(self, group_id: str) -> Group:
         """Raises: GroupNotFound."""
-        from volumelib.groups.operations import _load
-        return _load(self, "group", group_id)
+        return find_group(self, group_id)
 
-    def get_group_snapshot(self, group_snapshot_id: str) -> Any:
+    def get_group_snapshot(self, group_snapshot_id: str) -> GroupSnapshot:
         """Raises: GroupSnapshotNotFound."""
-        from volumelib.groups.operations import _load
-        return _load(self, "group_snapshot", group_snapshot_id)
-
-    def _resolve_type(self, volume_type: Any) -> tuple[str | None, dict[str, str]]:
-        """``(type id or None, extra specs)`` for what a user passed as ``volume_type``."""
-        from volumelib.objects import VolumeType
-        if volume_type is None:
-            return None, {}
-        if isinstance(volume_type, VolumeType):
-            return volume_type.id, dict(volume_type.extra_specs)
-        if isinstance(volume_type, Mapping):
-            specs = volume_type.get("extra_specs", volume_type) \
-                if isinstance(volume_type.get("extra_specs"), Mapping) else volume_type
-            bad = {k: v for k, v in specs.items()
-                   if not isinstance(k, str) or not isinstance(v, (str, bool))}
-            if bad:
-                raise exc.InvalidArgument(reason=f"volume type specs must map strings to "
-                                                 f"strings: {bad!r:.80}")
-            return None, {k: (str(v) if isinstance(v, bool) else v) for k, v in specs.items()}
-        if isinstance(volume_type, str):
-            store = self.persistence
-            found = store.get_volume_types(name=volume_type)
-            if not found:
-                try:
-                    found = store.get_volume_types(volume_type_id=validation.check_id(volume_type))
-                except exc.InvalidId:
-                    found = []
-            if not found:
-                raise exc.NotFound(resource=f"volume type {volume_type!r}")
-            return found[0].id, dict(found[0].extra_specs)
-        raise exc.InvalidArgument(reason=f"volume_type must be a name, id, VolumeType or "
-                                         f"dict of specs, not {volume_type!r:.60}")
-
+        return find_group_snapshot(self, group_snapshot_id)

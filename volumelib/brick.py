@@ -32,12 +32,14 @@ def _brick() -> Any:
     """Import os-brick and put its privileged calls in-process when we are root."""
     global _initialised
     try:
+        # os-brick (and its privsep stack) loads on the first attach, not at import.
         from os_brick.initiator import connector
     except ImportError as e:  # pragma: no cover - os-brick is a hard dependency
         raise exc.NotSupported(operation="attach", driver=f"os-brick ({e})") from e
     with _init_lock:
         if not _initialised:
             if os.geteuid() == 0:
+                # os-brick's privileged calls run in-process as root (no privsep daemon).
                 import os_brick.privileged
 
                 os_brick.privileged.default.set_client_mode(False)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -81,7 +82,6 @@ def _file_io(backend: Any, vol: Any, write: bytes | None, offset: int, length: i
 def run(workdir: str | None = None, keep: bool = False, size_gb: int = 1,
         fmt: str = "text", out: TextIO | None = None) -> int:
     """Run the demo. Returns a process exit code (0: every check passed)."""
-    import sys
     out = out or sys.stdout
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="volumelib-demo-")

@@ -1,4 +1,5 @@
-"""Process-wide settings made by :func:`volumelib.setup`, and the live backends.
+"""The process's runtime state: settings made by :func:`volumelib.setup`, the default
+store, and the live backends.
 
 Nothing here happens at import: the default store (memory) is built on first use.
 ``setup()`` may be called again to switch store or project. Backends register
@@ -11,21 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import socket
 import threading
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from volumelib import exceptions as exc
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
-    from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.persistence import setup as persistence_setup
+from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.persistence.memory import MemoryPersistence
+from volumelib.protocols import BackendLike
 
 __all__ = ["Settings", "setup", "settings", "persistence", "register_backend",
-           "get_backend", "checkpoint", "set_checkpoint_hook"]
+           "unregister_backend", "get_backend", "live_backends"]
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class Settings:
 
 _lock = threading.RLock()
 _settings = Settings()
-_backends: weakref.WeakValueDictionary[str, Backend] = weakref.WeakValueDictionary()
+_backends: weakref.WeakValueDictionary[str, BackendLike] = weakref.WeakValueDictionary()
 
 
 def setup(persistence_config: Any = None, project_id: str | None = None,
@@ -76,8 +75,6 @@ def setup(persistence_config: Any = None, project_id: str | None = None,
         InvalidConfig: a bad ``file_locks_path``, ``operation_lease_ttl`` or
             ``lease_retry_budget``; nothing changed.
     """
-    from volumelib.persistence import setup as persistence_setup
-
     if file_locks_path is not None and not isinstance(file_locks_path, str):
         raise exc.InvalidConfig(reason=f"file_locks_path must be a path, not {file_locks_path!r}")
     if isinstance(operation_lease_ttl, bool) or not isinstance(operation_lease_ttl, (int, float)) \
@@ -107,30 +104,39 @@ def settings() -> Settings:
     return _settings
 
 
-def persistence() -> PersistenceDriverBase:
-    """The current store (memory until ``setup()`` says otherwise)."""
-    store = _settings.persistence
-    if store is None:
+def persistence(store: Any = None) -> PersistenceDriverBase:
+    """Which store to use: ``store`` itself; for a callable that is not a store, what
+    it returns (``backend.leases`` follows its backend's store that way); for
+    ``None``, the process's current store (memory until ``setup()`` says otherwise).
+
+    Every object, manager and backend without a store of its own asks here, at each
+    call, so ``setup()`` switches them all.
+    """
+    if store is not None:
+        if callable(store) and not isinstance(store, PersistenceDriverBase):
+            return store()
+        return store
+    current = _settings.persistence
+    if current is None:
         with _lock:
             if _settings.persistence is None:
-                from volumelib.persistence.memory import MemoryPersistence
                 _settings.persistence = MemoryPersistence()
-            store = _settings.persistence
-    return store
+            current = _settings.persistence
+    return current
 
 
-def register_backend(backend: Backend) -> None:
+def register_backend(backend: BackendLike) -> None:
     with _lock:
         _backends[backend.id] = backend
 
 
-def unregister_backend(backend: Backend) -> None:
+def unregister_backend(backend: BackendLike) -> None:
     with _lock:
         if _backends.get(backend.id) is backend:
             del _backends[backend.id]
 
 
-def get_backend(name: str, *, required: bool | None = None) -> Backend | None:
+def get_backend(name: str, *, required: bool | None = None) -> BackendLike | None:
     """The live backend called ``name``; raise or return ``None`` when there is none.
 
     ``required`` defaults to the ``fail_on_missing_backend`` setting.
@@ -142,39 +148,5 @@ def get_backend(name: str, *, required: bool | None = None) -> Backend | None:
     return backend
 
 
-def live_backends() -> list[Backend]:
+def live_backends() -> list[BackendLike]:
     return list(_backends.values())
-
-
-# -- checkpoints: named points in operations where tests can pause or crash -----------
-
-_checkpoint_hook: Callable[[str], None] | None = None
-
-
-def set_checkpoint_hook(hook: Callable[[str], None] | None) -> None:
-    """Call ``hook(name)`` at every checkpoint (``None`` removes it). For fault tests."""
-    global _checkpoint_hook
-    _checkpoint_hook = hook
-
-
-def checkpoint(name: str) -> None:
-    """Mark a step (``"volume.create.intent_stored"``...). Free when no hook is set."""
-    if _checkpoint_hook is not None:
-        _checkpoint_hook(name)
-
-
-def crash_at_from_env() -> None:
-    """Install a hook that SIGKILLs this process at ``$VOLUMELIB_CRASH_AT``.
-
-    Used by crash-consistency tests that run real operations in a child process.
-    """
-    target = os.environ.get("VOLUMELIB_CRASH_AT")
-    if not target:
-        return
-    import signal
-
-    def _hook(name: str) -> None:
-        if name == target:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    set_checkpoint_hook(_hook)

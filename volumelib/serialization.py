@@ -1,8 +1,27 @@
 """``volumelib.load`` / ``dump`` / ``dumps``: objects to JSON and back.
 
 An object's JSON is ``{"class": NAME, "ovo": <OVO primitive>, "backend": {...}}``;
-a dumped volume adds ``"snapshots"`` and ``"connections"`` lists of the same shape.
-Secrets are left out unless ``include_secrets=True``.
+a dumped volume adds ``"snapshots"`` and ``"connections"`` lists of the same shape,
+and a snapshot carries its ``"volume"``. Secrets are left out unless
+``include_secrets=True``.
+
+**What ``load()`` gives** (``save=False``), for each object, against the current store:
+
+* the store has no row with the object's key: a new, unsaved object. A snapshot
+  whose volume the store does not know keeps the volume its JSON carried, so
+  ``snapshot.create_volume()`` works in a process that never saw the volume (as
+  with cinderlib).
+* the store has the row, as the JSON shows it: the object is **bound** to the row and
+  its version, exactly as if it had been read from the store (secret fields the JSON
+  left out, such as ``provider_auth`` or a connection's CHAP password, come from the
+  row). It can be used and saved: a node process that loads a connection from the
+  controller's JSON can ``attach()`` it.
+* the store has the row, changed since the JSON was made: the object is a **stale
+  copy**. It keeps the JSON's values; saving it raises ``ConcurrentModification``
+  (retryable: ``refresh()`` it and try again), and operations re-read the row first.
+
+``load(save=True)`` writes every object instead, inserting new ones and overwriting
+existing rows with the JSON's values.
 """
 
 from __future__ import annotations
@@ -12,10 +31,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from volumelib import core
+from oslo_versionedobjects import fields as ovo_fields
+
 from volumelib import exceptions as exc
-from volumelib.objects.base import VersionedObject, registry, to_json_text
-from volumelib.objects.common import StoredObject
+from volumelib import runtime, validation
+from volumelib.objects.snapshot import Snapshot
+from volumelib.records.stored import StoredObject
+from volumelib.versioned import VersionedObject, registry, to_json_text
 
 __all__ = ["load", "dump", "dumps"]
 
@@ -56,11 +78,12 @@ def load(data: Any, save: bool = False) -> Any:
         objs = [_load_one(item, 0) for item in data]
     else:
         objs = [_load_one(data, 0)]
-    if save:
-        for obj, nested in objs:
-            _save(obj)
-            for child in nested:
-                _save(child)
+    for obj, nested in objs:
+        for item in (obj, *nested):
+            if save:
+                _save(item)
+            else:
+                _bind_to_store(item)
     result = [obj for obj, _ in objs]
     return result if isinstance(data, list) else result[0]
 
@@ -87,7 +110,7 @@ def _load_one(data: Any, depth: int) -> tuple[StoredObject, list[StoredObject]]:
     _check_identity(obj)
     backend_name = obj._backend_name()
     if backend_name:
-        backend = core.get_backend(backend_name)  # raises if required and missing
+        backend = runtime.get_backend(backend_name)  # raises if required and missing
         obj._bind(backend)
     nested: list[StoredObject] = []
     for key in ("snapshots", "connections"):
@@ -104,6 +127,18 @@ def _load_one(data: Any, depth: int) -> tuple[StoredObject, list[StoredObject]]:
                            f"{name} {getattr(obj, 'id', '?')} belongs to another volume")
             nested.append(child)
             nested.extend(grandchildren)
+    carried = data.get("volume")
+    if carried is not None:
+        if not isinstance(obj, Snapshot):
+            raise exc.InvalidPayload(reason=f"{name} does not carry a volume")
+        volume, _ = _load_one(carried, depth + 1)
+        if getattr(volume, "id", None) != obj.volume_id or volume.OBJ_NAME != "Volume":
+            raise exc.InvalidPayload(reason=f"snapshot {obj.id} of volume {obj.volume_id} "
+                                            f"carries another volume: {volume.OBJ_NAME} "
+                                            f"{getattr(volume, 'id', '?')}")
+        obj._carry_volume(volume)
+        object.__setattr__(volume, "_carried", True)
+        nested.append(volume)
     object.__setattr__(obj, "_loaded_nested", nested)
     return obj, nested
 
@@ -112,7 +147,6 @@ def _check_raw_types(cls: type[VersionedObject], primitive: Mapping[str, Any]) -
     """Refuse what OVO would silently coerce: ``size: true`` or ``"1"``, ``1.5`` (to
     ``1``), ``multiattach: "x"`` (to ``True``), ``status: 5`` (to ``"5"``), metadata
     values that are not strings. A JSON payload must carry each field in its own type."""
-    from oslo_versionedobjects import fields as ovo_fields
     values = primitive.get("versioned_object.data")
     if not isinstance(values, Mapping):
         return  # obj_from_primitive says what is wrong
@@ -148,7 +182,6 @@ def _check_raw_types(cls: type[VersionedObject], primitive: Mapping[str, Any]) -
 
 
 def _is_uuid(value: str) -> bool:
-    from volumelib import validation
     try:
         validation.check_id(value)
     except exc.InvalidId:
@@ -162,7 +195,6 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _check_identity(obj: StoredObject) -> None:
-    from volumelib import validation
     for field_name, check in (("name", validation.check_name),
                               ("description", validation.check_description),
                               ("metadata", validation.check_metadata)):
@@ -183,31 +215,58 @@ def _check_identity(obj: StoredObject) -> None:
             raise exc.InvalidPayload(reason=str(e)) from None
 
 
+def _bind_to_store(obj: StoredObject) -> None:
+    """Bind a loaded object to its stored row, or mark it a stale copy (see the module
+    docstring). An object the store does not have is left new."""
+    store = runtime.persistence()
+    kind = obj._kind_info()
+    stored = store.get_record(kind.name, getattr(obj, kind.key))
+    if stored is None:
+        return
+    if obj.json_fields() == stored.json_fields():
+        # Fresh: become the row (secret fields the JSON left out come with it).
+        obj._values.update(stored._values)
+        object.__setattr__(obj, "_db_version", stored._db_version)
+        obj.obj_reset_changes()
+    else:
+        # Stale: no store version matches, so saving it is refused.
+        object.__setattr__(obj, "_db_version", STALE_VERSION)
+    obj._bind(store=store)
+
+
+#: The row version a stale loaded copy is bound to: no stored row ever has it, so
+#: saving the copy raises ``ConcurrentModification``.
+STALE_VERSION = 0
+
+
 def _save(obj: StoredObject) -> None:
     """Insert ``obj``, or overwrite the stored object with its id (every kind alike:
     a group or group snapshot loaded twice is overwritten too, not refused half-way
-    through a list)."""
-    from volumelib.persistence.base import KINDS
-    store = core.persistence()
-    kind = KINDS[obj._kind()]
+    through a list). A volume a snapshot's JSON carried is only inserted, never
+    written over a stored one."""
+    store = runtime.persistence()
+    kind = obj._kind_info()
     object.__setattr__(obj, "_db_version", None)
-    existing = store._get(kind, **{kind.key: getattr(obj, kind.key)})
-    if existing:
-        object.__setattr__(obj, "_db_version", existing[0]._db_version)
+    existing = store.get_record(kind.name, getattr(obj, kind.key))
+    if existing is not None:
+        if getattr(obj, "_carried", False):
+            obj._bind(store=store)
+            return
+        object.__setattr__(obj, "_db_version", existing._db_version)
         obj._changed.update(obj.fields)
     obj._bind(store=store)
-    getattr(store, f"set_{obj._kind()}")(obj)
+    getattr(store, f"set_{kind.name}")(obj)
 
 
 def dump(include_secrets: bool = False) -> list[dict[str, Any]]:
     """Every volume in the current store, with its snapshots and connections."""
     result = []
-    for vol in core.persistence().get_volumes():
-        backend = core.get_backend(vol.backend_name, required=False)
+    for vol in runtime.persistence().get_volumes():
+        backend = runtime.get_backend(vol.backend_name, required=False)
         if backend is not None:
             vol._bind(backend)
         data = vol.to_json(include_secrets=include_secrets)
-        data["snapshots"] = [s.to_json(include_secrets=include_secrets)
+        data["snapshots"] = [s.to_json(include_secrets=include_secrets, with_volume=False)
                              for s in vol.snapshots]
         data["connections"] = [c.to_json(include_secrets=include_secrets)
                                for c in vol.connections]

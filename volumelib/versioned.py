@@ -227,9 +227,11 @@ class VersionedObject:
         obj._values.update(dict.fromkeys(target.fields))
         obj._set_from_primitive_data(data)
         changes = primitive.get(_ENVELOPE + "changes") or []
+        if not isinstance(changes, list) or not all(isinstance(c, str) for c in changes):
+            raise exc.InvalidPayload(reason=f"{name} changes must be a list of field "
+                                            f"names, not {_short(changes)}")
         obj.obj_reset_changes()
-        if isinstance(changes, list):
-            obj._changed.update(c for c in changes if c in target.fields)
+        obj._changed.update(c for c in changes if c in target.fields)
         return obj
 
     @classmethod

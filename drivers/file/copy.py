@@ -18,7 +18,7 @@ import os
 import secrets
 from typing import Callable
 
-from volumelib import core
+from volumelib import checkpoints
 
 __all__ = [
     "FICLONE",
@@ -278,7 +278,7 @@ def copy_into_place(src_fd: int, dst_path: str, tmp_name: str, *, reflink: bool,
                  0o600)
     try:
         os.fchmod(fd, 0o600)
-        core.checkpoint("file.copy.tmp_created")  # crash tests: an empty temp file
+        checkpoints.checkpoint("file.copy.tmp_created")  # crash tests: an empty temp file
         try:
             data = copy_fd(src_fd, fd, reflink=reflink, progress=progress,
                            use_copy_file_range=use_copy_file_range)
@@ -292,7 +292,7 @@ def copy_into_place(src_fd: int, dst_path: str, tmp_name: str, *, reflink: bool,
             os.ftruncate(fd, size)
         os.fchmod(fd, mode)
         os.fsync(fd)
-        core.checkpoint("file.copy.tmp_written")  # crash tests: complete, not in place
+        checkpoints.checkpoint("file.copy.tmp_written")  # crash tests: complete, not in place
         if not replace and os.path.lexists(dst_path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst_path)
         os.replace(tmp, dst_path)

@@ -50,15 +50,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from volumelib import core
+from volumelib import checkpoints
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
 from volumelib.drivers.common import check_id, is_canonical_uuid
 from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
 from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option
-from volumelib.drivers.types import (BackendStats, Capability, PoolStats, SnapshotInfo,
-                                     VolumeInfo)
+from volumelib.drivers.types import (
+    BackendStats,
+    Capability,
+    PoolStats,
+    SnapshotInfo,
+    VolumeInfo,
+)
 
 __all__ = ["FileDriver", "TMP_MAX_AGE"]
 
@@ -531,7 +536,7 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
                 os.fsync(fd)
         finally:
             os.close(fd)
-        core.checkpoint("file.extend.grown")  # crash tests: file grown, record not yet
+        checkpoints.checkpoint("file.extend.grown")  # crash tests: file grown, record not yet
         with self._export_guard(path):
             for device in self._loop_devices(path):
                 loop.refresh_size(device)

@@ -28,12 +28,16 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
 from volumelib import exceptions as exc
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+from volumelib.persistence.dbms import engine as engine_setup
+from volumelib.persistence.dbms import schema
 
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "MIGRATIONS_DIR", "ensure_schema",
            "read_revision", "upgrade", "downgrade", "current", "check", "revision",
@@ -64,8 +68,6 @@ def read_revision(conn: Connection) -> str | None:
         SchemaError: the version table holds several revisions.
         sqlalchemy.exc.DBAPIError: the database cannot be read.
     """
-    from sqlalchemy import exc as sa_exc
-    from sqlalchemy import inspect
 
     try:
         rows = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
@@ -88,6 +90,7 @@ def read_revision(conn: Connection) -> str | None:
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
     """An :class:`alembic.config.Config` for the package's migrations (no ini file)."""
+    # alembic loads only when the schema must change.
     from alembic.config import Config
 
     config = Config()
@@ -101,6 +104,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 def _script() -> Any:
+    # alembic loads only when the schema must change.
     from alembic.script import ScriptDirectory
     return ScriptDirectory.from_config(alembic_config())
 
@@ -111,6 +115,7 @@ def script_head() -> str:
 
 
 def _known(revision: str) -> bool:
+    # alembic loads only when the schema must change.
     from alembic.util import CommandError
     try:
         return _script().get_revision(revision) is not None
@@ -198,9 +203,11 @@ def _locked(conn: Connection) -> Iterator[None]:
 
 
 def _migrate(engine: Engine, direction: str, revision: str, where: str) -> str | None:
+    # alembic loads only when the schema must change.
     from alembic import command
+
+    # alembic loads only when the schema must change.
     from alembic.util import CommandError
-    from sqlalchemy import exc as sa_exc
 
     try:
         with engine.connect() as conn:
@@ -225,7 +232,6 @@ def _migrate(engine: Engine, direction: str, revision: str, where: str) -> str |
 
 
 def _revision_in_transaction(conn: Connection) -> str | None:
-    from sqlalchemy import inspect
 
     if not inspect(conn).has_table(VERSION_TABLE):
         return None
@@ -237,24 +243,19 @@ def _revision_in_transaction(conn: Connection) -> str | None:
 
 @contextlib.contextmanager
 def _engine_for(url: Any) -> Iterator[tuple[Engine, str]]:
-    from sqlalchemy.pool import NullPool
 
-    from volumelib.persistence.dbms import store
-
-    parsed = store.parse_url(url)
-    options = {} if store.is_memory(parsed) else {"poolclass": NullPool}
-    engine = store.create_engine(parsed, **options)
+    parsed = engine_setup.parse_url(url)
+    options = {} if engine_setup.is_memory(parsed) else {"poolclass": NullPool}
+    engine = engine_setup.create_engine(parsed, **options)
     try:
-        yield engine, store.redact_url(parsed)
+        yield engine, engine_setup.redact_url(parsed)
     finally:
         engine.dispose()
 
 
 def _connection_error(e: Exception, where: str) -> exc.PersistenceError:
-    from volumelib.persistence.dbms import store
-
     orig = getattr(e, "orig", None) or e
-    return exc.PersistenceError(reason=store.redact_url(
+    return exc.PersistenceError(reason=engine_setup.redact_url(
         f"cannot use the database {where}: {' '.join(str(orig).split())}"))
 
 
@@ -268,7 +269,6 @@ def upgrade(url: Any, revision: str = "head") -> str | None:
         InvalidPersistence: bad URL. PersistenceError: unreachable.
         SchemaError: unknown revision, or the migration failed.
     """
-    from sqlalchemy import exc as sa_exc
 
     with _engine_for(url) as (engine, where):
         try:
@@ -284,7 +284,6 @@ def downgrade(url: Any, revision: str) -> str | None:
     Returns:
         The revision afterwards (``None`` at base).
     """
-    from sqlalchemy import exc as sa_exc
 
     with _engine_for(url) as (engine, where):
         try:
@@ -296,7 +295,6 @@ def downgrade(url: Any, revision: str) -> str | None:
 def current(url: Any) -> str | None:
     """The revision of the database at ``url`` (``None``: no volumelib schema).
     Does not import alembic."""
-    from sqlalchemy import exc as sa_exc
 
     with _engine_for(url) as (engine, where):
         try:
@@ -310,11 +308,12 @@ def check(url: Any) -> list[Any]:
     """Differences between the database at ``url`` and the schema this code expects
     (``schema.metadata``), as alembic's ``compare_metadata`` reports them; ``[]`` when
     they agree."""
+    # alembic loads only when the schema must change.
     from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import exc as sa_exc
 
-    from volumelib.persistence.dbms import schema
+    # alembic loads only when the schema must change.
+    from alembic.runtime.migration import MigrationContext
+
 
     def _include(obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
         return not (type_ == "table" and name == VERSION_TABLE)
@@ -333,6 +332,7 @@ def check(url: Any) -> list[Any]:
 def revision(url: Any, message: str, rev_id: str | None = None) -> Any:
     """Autogenerate a new revision script from ``schema.py`` against the database at
     ``url`` (brought to head first). For volumelib developers."""
+    # alembic loads only when the schema must change.
     from alembic import command
 
     upgrade(url)

@@ -208,7 +208,7 @@ def test_metadata_write_during_extend(xfs_dir: str) -> None:
     volume's metadata (at the ``file.extend.grown`` checkpoint), which takes no lease.
     The extend finishes its own transition (``available``, 2 GiB: it re-reads the row
     and re-applies only its fields) and keeps the other writer's metadata."""
-    from volumelib import core
+    from volumelib import checkpoints
     url = f"sqlite:///{os.path.join(xfs_dir, 'race.sqlite')}"
     volumelib.setup(persistence_config={"storage": "dbms", "connection": url})
     backend = volumelib.Backend("race", "file", file_root=os.path.join(xfs_dir, "root"))
@@ -221,11 +221,11 @@ def test_metadata_write_during_extend(xfs_dir: str) -> None:
                 other.metadata["owner"] = "someone-else"
                 other.save()
 
-        core.set_checkpoint_hook(other_writer)
+        checkpoints.set_checkpoint_hook(other_writer)
         try:
             vol.extend(2)
         finally:
-            core.set_checkpoint_hook(None)
+            checkpoints.set_checkpoint_hook(None)
         stored = backend.get_volume(vol.id)
         assert (stored.status, stored.size) == ("available", 2)
         assert stored.metadata == {"owner": "someone-else"}

@@ -4,7 +4,7 @@ A child process runs one operation (create, clone, volume from snapshot, snapsho
 extend, revert, connect, delete, snapshot delete, group snapshot and its delete, create from image,
 with and without the image-volume cache) with the ``file`` driver on a real XFS
 (reflink) and kills itself with SIGKILL at a named checkpoint
-(``volumelib.core.checkpoint``, chosen by ``VOLUMELIB_CRASH_AT``): not by luck, at
+(``volumelib.checkpoints.checkpoint``, chosen by ``VOLUMELIB_CRASH_AT``): not by luck, at
 exactly that step. The store is a SQLite file or a PostgreSQL database.
 
 Then a fresh process reads the store (the intent must be visible), runs ``gc()`` (with
@@ -47,11 +47,11 @@ IMAGE = b"image-bytes!" * 4096     # the image's first bytes
 CHILD = textwrap.dedent("""
     import json, sys
     import volumelib
-    from volumelib import core
+    from volumelib import checkpoints
     url, root, op, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     volumelib.setup(persistence_config={"storage": "dbms", "connection": url})
     backend = volumelib.Backend("crash", "file", file_root=root)
-    core.crash_at_from_env()
+    checkpoints.crash_at_from_env()
     vol = lambda key: backend.get_volume(args[key])
     if op == "create":
         backend.create_volume(1, name="created")

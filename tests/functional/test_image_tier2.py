@@ -18,7 +18,8 @@ from volumelib.drivers.types import Capability
 
 import volumelib
 from tests.helpers import same_raw_data, requires_tool
-from volumelib.image_cache import convert, load_driver, provision
+from volumelib.image_cache import convert, load_driver, volume_cache
+from volumelib.operations import from_image
 from volumelib.image_cache import exceptions as ic_exc
 from volumelib.testing.image_cache import image_server, make_image, make_raw
 
@@ -74,7 +75,7 @@ def free_bytes(path):
 
 def image_volumes(backend):
     return [v for v in backend.volumes
-            if v.metadata.get(provision.IMAGE_VOLUME_MARK) == "true"]
+            if v.metadata.get(volume_cache.IMAGE_VOLUME_MARK) == "true"]
 
 
 def test_first_create_builds_the_image_volume_then_clones(images, backend, cache):
@@ -184,17 +185,17 @@ def test_list_and_delete_the_image_volume_cache(images, backend):
     _, imgs = images
     _, qcow2 = imgs["small"]
     vol = backend.create_volume(1, image=qcow2)
-    [entry] = provision.list_image_volume_cache(backend)
+    [entry] = from_image.list_image_volume_cache(backend)
     assert entry["image_source"] == qcow2
     # A crash between building an image-volume and recording it leaves it unrecorded.
     [image_vol] = image_volumes(backend)
     backend.persistence.delete_key_value(entry["id"])
-    backend.persistence.delete_key_value(provision.VOLUME_PREFIX + image_vol.id)
-    assert provision.list_image_volume_cache(backend) == []
+    backend.persistence.delete_key_value(volume_cache.VOLUME_PREFIX + image_vol.id)
+    assert from_image.list_image_volume_cache(backend) == []
     backend.create_volume(1, image=qcow2)  # builds a new one
     assert len(image_volumes(backend)) == 2
-    assert provision.delete_image_volume_cache(backend) == 2
-    assert provision.list_image_volume_cache(backend) == []
+    assert from_image.delete_image_volume_cache(backend) == 2
+    assert from_image.list_image_volume_cache(backend) == []
     assert image_volumes(backend) == [] and len(backend.volumes) == 2
     assert vol.id in [v.id for v in backend.volumes]
     assert backend.persistence.get_key_values() == []

@@ -27,10 +27,10 @@ from volumelib.persistence.dbms.store import DBPersistence
 CHILD = textwrap.dedent("""
     import datetime, json, os, sys, time
     import volumelib
-    from volumelib import core
+    from volumelib import checkpoints
     from volumelib import exceptions as exc
     from volumelib.control.leases import LeaseManager
-    from volumelib.objects.base import utcnow
+    from volumelib.versioned import utcnow
     spec = json.loads(sys.argv[1])
     volumelib.setup(persistence_config={"storage": "dbms", "connection": spec["url"]},
                     project_id=spec.get("project"), **spec.get("setup", {}))
@@ -44,10 +44,10 @@ CHILD = textwrap.dedent("""
                 open(spec["paused"], "w").close()
                 while not os.path.exists(spec["resume"]):
                     time.sleep(0.01)
-        core.set_checkpoint_hook(_pause)
+        checkpoints.set_checkpoint_hook(_pause)
     if spec.get("crash_at"):
         os.environ["VOLUMELIB_CRASH_AT"] = spec["crash_at"]
-        core.crash_at_from_env()
+        checkpoints.crash_at_from_env()
     if spec.get("go"):
         open(spec["ready"], "w").close()
         while not os.path.exists(spec["go"]):

@@ -13,7 +13,8 @@ from tests.functional.dbfixtures import (db_url, mariadb_server, mariadb_url,  #
 from volumelib import exceptions as exc
 from volumelib.objects import Lease, Pool, Quota
 from volumelib.persistence.dbms import migrate
-from volumelib.persistence.dbms.store import DBPersistence, parse_url
+from volumelib.persistence.dbms.engine import parse_url
+from volumelib.persistence.dbms.store import DBPersistence
 from volumelib.testing import persistence as suite
 
 TABLES = {"volumes", "snapshots", "connections", "groups", "group_snapshots",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from volumelib import core
+from volumelib import checkpoints
 from volumelib import exceptions as exc
 from tests.helpers import pread, pwrite, requires_tool
 
@@ -339,17 +339,17 @@ def test_unreachable_monitors_time_out(make_backend: Any, tmp_path: Any,
 def osd_restarted(ceph_cluster: Any) -> Iterator[Any]:
     """Yields the cluster; whatever the test did, the OSD runs again afterwards."""
     yield ceph_cluster
-    core.set_checkpoint_hook(None)
+    checkpoints.set_checkpoint_hook(None)
     ceph_cluster.start_osd()
 
 
 def _stop_osd_at(cluster: Any, checkpoint: str) -> None:
     def hook(name: str) -> None:
         if name == checkpoint:
-            core.set_checkpoint_hook(None)
+            checkpoints.set_checkpoint_hook(None)
             cluster.stop_osd()
 
-    core.set_checkpoint_hook(hook)
+    checkpoints.set_checkpoint_hook(hook)
 
 
 def test_osd_stopped_mid_operation(make_backend: Any, osd_restarted: Any) -> None:

@@ -30,12 +30,12 @@ NODE = textwrap.dedent("""
     if action == "props":
         print(json.dumps(volumelib.get_connector_properties()))
         sys.exit(0)
-    if action == "attach-json":
+    if action in ("attach-json", "attach-json-keep"):
         conn = volumelib.load(ref)           # from the controller's JSON, no backend here
     else:
         [conn] = volumelib.get_persistence().get_connections(connection_id=ref)
     try:
-        if action in ("attach", "attach-json"):
+        if action in ("attach", "attach-json", "attach-json-keep"):
             conn.attach()
             fd = os.open(conn.path, os.O_RDWR)
             os.pwrite(fd, b"written-by-the-node" * 100, 1 << 20)
@@ -125,6 +125,45 @@ def test_node_attaches_from_json_without_the_store_record(controller):
     assert out["status"] == "connected"
     assert pread(backend.driver.volume_path(vol.id), 1 << 20, 19) == b"written-by-the-node"
     conn.disconnect()
+    vol.delete()
+
+
+def test_node_sharing_the_store_attaches_from_json(controller):
+    """A node process that shares the controller's database loads the connection from
+    the controller's JSON: load() binds it to the stored row, so attach() saves it
+    (it used to raise AlreadyExists: the loaded object did not know the row existed)."""
+    db, backend = controller
+    vol = backend.create_volume(1)
+    conn = vol.connect(node(db, "props"))
+    out = node(db, "attach-json-keep", conn.jsons)  # the same store as the controller
+    assert out["status"] == "attached" and out["path"].startswith("/dev/loop"), out
+    conn.refresh()
+    assert conn.attached and conn.path == out["path"]
+    assert pread(backend.driver.volume_path(vol.id), 1 << 20, 19) == b"written-by-the-node"
+    assert node(db, "detach", conn.id)["status"] == "connected"
+    conn.refresh()
+    conn.disconnect()
+    vol.delete()
+
+
+def test_node_with_a_stale_json_gets_concurrent_modification(controller):
+    """JSON taken before the row changed is a stale copy: attach() is refused with the
+    retryable ConcurrentModification and changes nothing."""
+    db, backend = controller
+    vol = backend.create_volume(1)
+    conn = vol.connect(node(db, "props"))
+    stale = conn.jsons
+    node(db, "attach", conn.id)             # the row moves on: attached...
+    node(db, "detach", conn.id)             # ...and detached again
+    path = backend.driver.volume_path(vol.id)
+    exported = loop_devices_for(path)       # the export, made by connect
+    out = node(db, "attach-json-keep", stale)
+    assert out["error"] == "ConcurrentModification", out
+    conn.refresh()
+    assert conn.status == "connected" and not conn.attached
+    assert loop_devices_for(path) == exported  # nothing attached
+    conn.disconnect()
+    assert loop_devices_for(path) == []
     vol.delete()
 
 

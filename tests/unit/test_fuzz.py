@@ -93,7 +93,7 @@ def _load_checked(world: World, data: Any, save: bool) -> None:
         return
     objs = result if isinstance(result, list) else [result]
     for obj in objs:
-        assert isinstance(obj, volumelib.objects.common.StoredObject)
+        assert isinstance(obj, volumelib.records.stored.StoredObject)
         if save:
             from volumelib.persistence.base import KINDS
             kind = KINDS[obj._kind()]
@@ -323,7 +323,7 @@ def test_persistence_setup(sqlite_dir: str, data: st.DataObject) -> None:
 def test_parse_url_and_engine(text: str) -> None:
     """URL parsing and engine building (lazy: no connection) never raise anything but
     ``VolumelibError``. An engine is built only for URLs without a network host."""
-    from volumelib.persistence.dbms.store import create_engine, parse_url, redact_url
+    from volumelib.persistence.dbms.engine import create_engine, parse_url, redact_url
     try:
         url = parse_url(text)
     except exc.VolumelibError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from volumelib.groups.status import GroupOp, resolve
+from volumelib.objects.group_status import GroupOp, resolve
 
 A, B = "a", "b"
 OK_A, ERR_B = {"id": A, "status": "available"}, {"id": B, "status": "error"}

@@ -160,22 +160,22 @@ def _from_other_thread(func):
 
 def _at(point, func):
     """Call ``func`` once at checkpoint ``point``; returns what it raised (list)."""
-    from volumelib import core
+    from volumelib import checkpoints
     seen = []
 
     def hook(name):
         if name == point and not seen:
             seen.append(_from_other_thread(func))
 
-    core.set_checkpoint_hook(hook)
+    checkpoints.set_checkpoint_hook(hook)
     return seen
 
 
 @pytest.fixture
 def no_hook():
-    from volumelib import core
+    from volumelib import checkpoints
     yield
-    core.set_checkpoint_hook(None)
+    checkpoints.set_checkpoint_hook(None)
 
 
 @pytest.mark.parametrize("point, op", [

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from volumelib.cli.image_cache import ProgressBar, parse_size
+from volumelib.cli.arguments import parse_size
+from volumelib.cli.formatting import ProgressBar
 from volumelib.testing.image_cache import image_server
 
 CLI = [sys.executable, "-m", "volumelib.cli.main", "image-cache"]

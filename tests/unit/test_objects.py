@@ -14,7 +14,7 @@ import pytest
 import volumelib
 from volumelib import exceptions as exc
 from volumelib.objects import Connection, Snapshot, Volume
-from volumelib.objects.base import VersionedObject
+from volumelib.versioned import VersionedObject
 
 
 def _vol(**kw):

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import volumelib
-from volumelib import core
+from volumelib import checkpoints
 from volumelib import exceptions as exc
-from volumelib.objects.common import OWN_SAVE_ATTEMPTS
+from volumelib.records.stored import OWN_SAVE_ATTEMPTS
 
 
 @pytest.fixture(params=["memory", "sqlite_file"])
@@ -32,7 +32,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
     try:
         yield b
     finally:
-        core.set_checkpoint_hook(None)
+        checkpoints.set_checkpoint_hook(None)
         b.close()
         volumelib.get_persistence().close()
         volumelib.setup()
@@ -48,7 +48,7 @@ def _write_at(point: str, write: Callable[[], None], times: int = 1) -> list[str
             for _ in range(times):
                 write()
 
-    core.set_checkpoint_hook(hook)
+    checkpoints.set_checkpoint_hook(hook)
     return seen
 
 
@@ -147,7 +147,7 @@ def test_gives_up_after_bounded_attempts(backend: Any) -> None:
         writes["n"] += 1
         return found
 
-    core.set_checkpoint_hook(keep_writing)
+    checkpoints.set_checkpoint_hook(keep_writing)
     type(vol)._stored = stored_then_write  # fault injection: a writer that never stops
     try:
         with pytest.raises(exc.ConcurrentModification) as info:

@@ -14,7 +14,7 @@ from volumelib.drivers.fake import FakeDriver
 from volumelib.drivers.options import Option
 from volumelib.drivers.base import ModelUpdate
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
-from volumelib.objects.common import scrub_secrets
+from volumelib.objects.driver_calls import scrub_secrets
 
 API_KEY = "api-key-" + uuid.uuid4().hex
 AUTH_PASSWORD = "chap-pw-" + uuid.uuid4().hex

@@ -11,8 +11,9 @@ from cliff.command import Command
 from cliff.lister import Lister
 from cliff.show import ShowOne
 
+from volumelib import demo
 from volumelib import exceptions as exc
-from volumelib.cli import common
+from volumelib.cli import arguments, command_bases, formatting
 
 LOG = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class _OnBackend:
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)  # type: ignore[misc]
-        common.add_backend_arg(parser)
+        arguments.add_backend_arg(parser)
         return parser  # type: ignore[no-any-return]
 
 
@@ -67,17 +68,17 @@ class BackendStats(_OnBackend, ShowOne):
         pools = stats.get("pools") or []
         if parsed_args.formatter in ("json", "yaml") or len(pools) > 1:
             data["pools_detail"] = pools
-        return common.show_dict(data)
+        return formatting.show_dict(data)
 
 
-class BackendHealth(_OnBackend, common.ExitStatus, ShowOne):
+class BackendHealth(_OnBackend, command_bases.ExitStatus, ShowOne):
     """Whether a backend is alive, and its volumes per status."""
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         backend = self.app.ctx.backend(parsed_args.name)
         health = backend.health()
         self.exit_code = 0 if health.get("alive") else 1
-        return common.show_dict(health)
+        return formatting.show_dict(health)
 
 
 class BackendGc(_OnBackend, Lister):
@@ -139,8 +140,9 @@ class DbUpgrade(_DbCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        # SQLAlchemy and alembic load only for the schema commands.
         from volumelib.persistence.dbms import migrate
-        return common.show_dict({"revision": migrate.upgrade(self.url(parsed_args),
+        return formatting.show_dict({"revision": migrate.upgrade(self.url(parsed_args),
                                                              parsed_args.revision)})
 
 
@@ -148,9 +150,10 @@ class DbCurrent(_DbCommand):
     """Show the schema revision of the SQL store, and whether it is the newest."""
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        # SQLAlchemy and alembic load only for the schema commands.
         from volumelib.persistence.dbms import migrate
         found = migrate.current(self.url(parsed_args))
-        return common.show_dict({"revision": found, "head": migrate.HEAD_REVISION,
+        return formatting.show_dict({"revision": found, "head": migrate.HEAD_REVISION,
                                  "up_to_date": found == migrate.HEAD_REVISION})
 
 
@@ -165,12 +168,13 @@ class DbDowngrade(_DbCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        # SQLAlchemy and alembic load only for the schema commands.
         from volumelib.persistence.dbms import migrate
         url = self.url(parsed_args)
         if parsed_args.revision == "base" and not parsed_args.yes:
             raise exc.InvalidArgument(reason="downgrading to base deletes every volumelib "
                                              "table and its data; add --yes to confirm")
-        return common.show_dict({"revision": migrate.downgrade(url, parsed_args.revision)})
+        return formatting.show_dict({"revision": migrate.downgrade(url, parsed_args.revision)})
 
 
 # -- demo -----------------------------------------------------------------------------
@@ -185,14 +189,13 @@ class Demo(Command):
         parser = super().get_parser(prog_name)
         parser.add_argument("--workdir", help="where to keep the files (default: a temp dir)")
         parser.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
-        parser.add_argument("--size", type=common.positive_int, default=1,
+        parser.add_argument("--size", type=arguments.positive_int, default=1,
                             help="volume size in GiB (default 1)")
         parser.add_argument("-f", "--format", choices=("text", "json"), default="text",
                             help="output format")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        from volumelib import demo
         return demo.run(workdir=parsed_args.workdir, keep=parsed_args.keep,
                         size_gb=parsed_args.size, fmt=parsed_args.format,
                         out=self.app.stdout)

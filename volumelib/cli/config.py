@@ -36,13 +36,20 @@ into plain dicts.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+from oslo_config import cfg
+
 from volumelib import exceptions as exc
+from volumelib.cli.arguments import parse_size
+from volumelib.compat.cinderlib import drivers as compat
+from volumelib.drivers import load_driver_class
 
 __all__ = ["CliConfig", "load", "parse_yaml", "parse_ini", "image_cache_options",
            "backend_kwargs", "ENV_CONFIG", "ENV_DB_URL"]
@@ -127,9 +134,7 @@ def image_cache_options(section: Mapping[str, Any], where: str = "image_cache"
     Raises:
         InvalidConfig: an unknown key or a malformed value, naming it.
     """
-    import argparse
 
-    from volumelib.cli.image_cache import parse_size
 
     unknown = sorted(set(section) - set(IMAGE_CACHE_KEYS))
     if unknown:
@@ -163,8 +168,6 @@ def backend_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     driver = kwargs.get("volume_driver")
     if not (isinstance(driver, str) and driver.startswith("cinder.")):
         return kwargs
-    from volumelib.compat.cinderlib import drivers as compat
-    from volumelib.drivers import load_driver_class
 
     target, alias = compat.resolve(driver)
     cls = target if isinstance(target, type) else load_driver_class(target)
@@ -229,7 +232,6 @@ def parse_yaml(text: str, path: str = "<config>") -> CliConfig:
     Raises:
         InvalidConfig: not YAML, not a mapping, an unknown key or a bad value.
     """
-    import yaml
 
     try:
         data = yaml.safe_load(text)
@@ -281,7 +283,6 @@ def parse_ini(path: str) -> CliConfig:
         InvalidConfig: unreadable or malformed, or ``enabled_backends`` names a
             missing section.
     """
-    from oslo_config import cfg
 
     _read(path)  # the same clear errors as for YAML on a missing file
     sections: dict[str, dict[str, list[str]]] = {}

@@ -16,7 +16,8 @@ from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from volumelib import exceptions as exc
-from volumelib.cli import common
+from volumelib.cli import arguments, command_bases, formatting
+from volumelib.drivers import load_driver_class
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ TYPE_LIST_COLUMNS = ("id", "name", "extra_specs")
 def _redacted(pool: Any) -> dict[str, Any]:
     """The pool's driver options with the driver's secret ones hidden (all of them
     when the driver class cannot be loaded here)."""
-    from volumelib.drivers import load_driver_class
     config = dict(pool.driver_config or {})
     try:
         secrets = {o.name for o in load_driver_class(pool.volume_driver).options if o.secret}
@@ -44,7 +44,7 @@ def _show_pool(pool: Any) -> Any:
     data = {name: getattr(pool, name, None) for name in POOL_COLUMNS}
     data["driver_config"] = _redacted(pool)
     data["capabilities"] = sorted(data["capabilities"] or [])
-    return common.show_dict(data)
+    return formatting.show_dict(data)
 
 
 def _weight(text: str) -> float:
@@ -80,7 +80,7 @@ class AddPool(ShowOne):
         pool = self.app.ctx.control.add_pool(
             args.name, args.volume_driver, weight=args.weight,
             description=args.description, enabled=not args.disabled,
-            **common.parse_key_value(args.options, "--option"))
+            **arguments.parse_key_value(args.options, "--option"))
         return _show_pool(pool)
 
 
@@ -95,7 +95,7 @@ class ListPools(Lister):
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         pools = self.app.ctx.control.pools()
         if not parsed_args.long:
-            return common.rows(pools, POOL_LIST_COLUMNS)
+            return formatting.rows(pools, POOL_LIST_COLUMNS)
         return POOL_COLUMNS, [_show_pool(p)[1] for p in pools]
 
 
@@ -170,10 +170,10 @@ class CreateType(ShowOne):
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         args = parsed_args
         vtype = self.app.ctx.control.create_volume_type(
-            args.name, extra_specs=common.parse_key_value(args.specs),
-            qos_specs=common.parse_key_value(args.qos, "--qos"), pools=args.pools,
+            args.name, extra_specs=arguments.parse_key_value(args.specs),
+            qos_specs=arguments.parse_key_value(args.qos, "--qos"), pools=args.pools,
             description=args.description)
-        return common.show(vtype, TYPE_COLUMNS)
+        return formatting.show(vtype, TYPE_COLUMNS)
 
 
 class ListTypes(Lister):
@@ -186,7 +186,7 @@ class ListTypes(Lister):
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         types = self.app.ctx.control.volume_types()
-        return common.rows(types, TYPE_COLUMNS if parsed_args.long else TYPE_LIST_COLUMNS)
+        return formatting.rows(types, TYPE_COLUMNS if parsed_args.long else TYPE_LIST_COLUMNS)
 
 
 class ShowType(ShowOne):
@@ -198,11 +198,11 @@ class ShowType(ShowOne):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        return common.show(self.app.ctx.control.get_volume_type(parsed_args.name),
+        return formatting.show(self.app.ctx.control.get_volume_type(parsed_args.name),
                            TYPE_COLUMNS)
 
 
-class DeleteType(common.DeleteMany):
+class DeleteType(command_bases.DeleteMany):
     """Delete volume types (by name or id)."""
 
     metavar, dest = "TYPE", "names"

@@ -11,7 +11,7 @@ from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from volumelib import exceptions as exc
-from volumelib.cli import common
+from volumelib.cli import arguments, command_bases, formatting
 
 LOG = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ CONSISTENT = {"consistent_group_snapshot_enabled": "<is> True"}
 
 def _show_group(group: Any) -> Any:
     group.refresh()
-    return common.show(group, common.GROUP_COLUMNS)
+    return formatting.show(group, formatting.GROUP_COLUMNS)
 
 
 class CreateGroup(ShowOne):
@@ -41,7 +41,7 @@ class CreateGroup(ShowOne):
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         ctx = self.app.ctx
-        specs = common.parse_key_value(parsed_args.type_properties, "--type-property")
+        specs = arguments.parse_key_value(parsed_args.type_properties, "--type-property")
         if parsed_args.consistent:
             specs.update(CONSISTENT)
         vols = [ctx.find_volume(ref) for ref in parsed_args.volumes or ()]
@@ -96,8 +96,8 @@ class ListGroups(Lister):
         groups = ctx.persistence.get_groups(backend_name=ctx._scope())
         for g in groups:
             g._bind(None, ctx.persistence)
-        names = common.GROUP_COLUMNS if parsed_args.long else common.GROUP_LIST_COLUMNS
-        return common.rows(common.oldest_first(groups), names)
+        names = formatting.GROUP_COLUMNS if parsed_args.long else formatting.GROUP_LIST_COLUMNS
+        return formatting.rows(formatting.oldest_first(groups), names)
 
 
 class ShowGroup(ShowOne):
@@ -105,7 +105,7 @@ class ShowGroup(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "group", "GROUP")
+        arguments.add_ref(parser, "group", "GROUP")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
@@ -117,7 +117,7 @@ class UpdateGroup(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "group", "GROUP")
+        arguments.add_ref(parser, "group", "GROUP")
         parser.add_argument("--add-volume", action="append", default=[], metavar="VOLUME")
         parser.add_argument("--remove-volume", action="append", default=[], metavar="VOLUME")
         return parser
@@ -138,7 +138,7 @@ class DeleteGroup(Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "group", "GROUP")
+        arguments.add_ref(parser, "group", "GROUP")
         parser.add_argument("--delete-volumes", action="store_true",
                             help="delete the member volumes too")
         return parser
@@ -154,7 +154,7 @@ class CreateGroupSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "group", "GROUP")
+        arguments.add_ref(parser, "group", "GROUP")
         parser.add_argument("--name", help="the group snapshot's name")
         parser.add_argument("--description", help="free text")
         return parser
@@ -162,7 +162,7 @@ class CreateGroupSnapshot(ShowOne):
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         group = self.app.ctx.find_group(parsed_args.group)
         gs = group.create_snapshot(name=parsed_args.name, description=parsed_args.description)
-        return common.show(gs, common.GROUP_SNAPSHOT_COLUMNS)
+        return formatting.show(gs, formatting.GROUP_SNAPSHOT_COLUMNS)
 
 
 class ListGroupSnapshots(Lister):
@@ -182,7 +182,7 @@ class ListGroupSnapshots(Lister):
             found = ctx.in_scope(ctx.persistence.get_group_snapshots())
         for gs in found:
             gs._bind(None, ctx.persistence)
-        return common.rows(common.oldest_first(found), common.GROUP_SNAPSHOT_COLUMNS)
+        return formatting.rows(formatting.oldest_first(found), formatting.GROUP_SNAPSHOT_COLUMNS)
 
 
 class ShowGroupSnapshot(ShowOne):
@@ -190,15 +190,15 @@ class ShowGroupSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "group_snapshot", "GROUP_SNAPSHOT")
+        arguments.add_ref(parser, "group_snapshot", "GROUP_SNAPSHOT")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         gs = self.app.ctx.find_group_snapshot(parsed_args.group_snapshot)
-        return common.show(gs, common.GROUP_SNAPSHOT_COLUMNS)
+        return formatting.show(gs, formatting.GROUP_SNAPSHOT_COLUMNS)
 
 
-class DeleteGroupSnapshot(common.DeleteMany):
+class DeleteGroupSnapshot(command_bases.DeleteMany):
     """Delete group snapshots and their member snapshots."""
 
     metavar, dest = "GROUP_SNAPSHOT", "group_snapshots"

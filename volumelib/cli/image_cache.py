@@ -13,7 +13,6 @@ Every command takes ``-f table|json|yaml|value`` and ``-c COLUMN``. ``--cache-di
 defaults to ``$VOLUMELIB_IMAGE_CACHE_DIR``, then to the config file's
 ``image_cache.base_dir``. A prefetch that leaves images queued exits 1; the other
 exit codes are the ``volumelib`` command's (see :mod:`volumelib.cli.main`).
-Also home of :class:`ProgressBar`, which ``volume create --image`` draws too.
 """
 
 from __future__ import annotations
@@ -21,76 +20,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import re
-import sys
-from typing import Any, TextIO
+from typing import Any
 
 from cliff.lister import Lister
 from cliff.show import ShowOne
 
-from volumelib.cli import common
-
-__all__ = ["ProgressBar", "parse_size"]
-
-_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
-
-
-def parse_size(text: str) -> int:
-    """``"20G"``, ``"512M"``, ``"1048576"`` -> bytes (binary units)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
-    if not match or int(match.group(1)) < 1:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 20G)")
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
-
-
-def _human(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-class ProgressBar:
-    """A ``progress(phase, done, total)`` callback drawing a bar on ``stream``: redrawn
-    in place on a terminal, one line per 10 % otherwise (logs, pipes)."""
-
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = self.stream.isatty()
-        self._last: tuple[str, int] | None = None
-
-    def __call__(self, phase: str, done: float, total: float | None) -> None:
-        if phase == "download":
-            fraction = done / total if total else None
-            detail = f"{_human(done)} / {_human(total)}"
-        else:
-            fraction = done / total if total else 0.0
-            detail = f"{fraction * 100:.0f}%"
-        step = int((fraction or 0) * 10)
-        if not self.tty and self._last == (phase, step) and fraction is not None:
-            return
-        if not self.tty and fraction is None and self._last and self._last[0] == phase \
-                and done % (64 * 1024 ** 2) >= 1024 ** 2:
-            return  # unknown size: a line every 64 MiB
-        self._last = (phase, step)
-        filled = int((fraction or 0) * self.width)
-        bar = "#" * filled + "." * (self.width - filled) if fraction is not None \
-            else "?" * self.width
-        line = f"{phase:<9} [{bar}] {detail}"
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if fraction == 1 else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self._last is not None:
-            self.stream.write("\n")
-            self.stream.flush()
+from volumelib import exceptions as exc
+from volumelib.cli import arguments, command_bases, formatting
+from volumelib.cli.config import image_cache_options
+from volumelib.image_cache import Image, fetch, load_driver
 
 
 def _add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -99,8 +37,8 @@ def _add_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "then the config file's image_cache.base_dir)")
     parser.add_argument("--driver", choices=("sqlite", "xattr"), default=None,
                         help="how the cache keeps its index (default: sqlite)")
-    parser.add_argument("--max-size", type=parse_size, help="cache size limit (20G...)")
-    parser.add_argument("--max-count", type=common.positive_int, help="most images kept")
+    parser.add_argument("--max-size", type=arguments.parse_size, help="cache size limit (20G...)")
+    parser.add_argument("--max-count", type=arguments.positive_int, help="most images kept")
     return parser
 
 
@@ -115,10 +53,7 @@ class _CacheCommand:
     app: Any
 
     def cache(self, args: argparse.Namespace) -> Any:
-        from volumelib import exceptions as exc
-        from volumelib.image_cache import load_driver
 
-        from volumelib.cli.config import image_cache_options
 
         options: dict[str, Any] = {}
         base_dir, driver = args.cache_dir, "sqlite"
@@ -167,15 +102,14 @@ class QueueImage(_CacheCommand, ShowOne):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        from volumelib.image_cache import Image
         cache = self.cache(parsed_args)
         image = Image(parsed_args.source, id=parsed_args.id or "",
                       checksum=parsed_args.checksum)
         queued = cache.queue_image(image.id, source=image.source, checksum=image.checksum)
-        return common.show_dict({"image_id": image.id, "queued": queued})
+        return formatting.show_dict({"image_id": image.id, "queued": queued})
 
 
-class Prefetch(common.ExitStatus, _CacheCommand, Lister):
+class Prefetch(command_bases.ExitStatus, _CacheCommand, Lister):
     """Download every queued image into the cache (progress bar on stderr).
     Exits 1 when an image failed (it stays queued)."""
 
@@ -185,9 +119,8 @@ class Prefetch(common.ExitStatus, _CacheCommand, Lister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        from volumelib.image_cache import fetch
         cache = self.cache(parsed_args)
-        bar = None if parsed_args.no_progress else ProgressBar(self.app.stderr)
+        bar = None if parsed_args.no_progress else formatting.ProgressBar(self.app.stderr)
         try:
             result = fetch.prefetch(cache, progress=bar)
         finally:
@@ -206,11 +139,10 @@ class Prune(_CacheCommand, ShowOne):
         return _add_common(super().get_parser(prog_name))
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        from volumelib import exceptions as exc
         if parsed_args.max_size is None and parsed_args.max_count is None:
             raise exc.InvalidArgument(reason="prune needs --max-size and/or --max-count")
         files, freed = self.cache(parsed_args).prune()
-        return common.show_dict({"files": files, "bytes": freed})
+        return formatting.show_dict({"files": files, "bytes": freed})
 
 
 class Clean(_CacheCommand, ShowOne):
@@ -225,7 +157,7 @@ class Clean(_CacheCommand, ShowOne):
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         removed = self.cache(parsed_args).clean(stall_time=parsed_args.stall_time)
-        return common.show_dict({"removed": removed})
+        return formatting.show_dict({"removed": removed})
 
 
 class DeleteImages(_CacheCommand, ShowOne):
@@ -239,21 +171,20 @@ class DeleteImages(_CacheCommand, ShowOne):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        from volumelib import exceptions as exc
         args = parsed_args
         if bool(args.image_ids) == bool(args.all):
             raise exc.InvalidArgument(reason="delete needs image ids or --all (not both)")
         cache = self.cache(args)
         if args.queued:
             if args.all:
-                return common.show_dict({"deleted": cache.delete_all_queued_images()})
+                return formatting.show_dict({"deleted": cache.delete_all_queued_images()})
             count = sum(1 for i in args.image_ids if cache.is_queued(i))
             for image_id in args.image_ids:
                 cache.delete_queued_image(image_id)
-            return common.show_dict({"deleted": count})
+            return formatting.show_dict({"deleted": count})
         if args.all:
-            return common.show_dict({"deleted": cache.delete_all_cached_images()})
+            return formatting.show_dict({"deleted": cache.delete_all_cached_images()})
         count = sum(1 for i in args.image_ids if cache.is_cached(i))
         for image_id in args.image_ids:
             cache.delete_cached_image(image_id)
-        return common.show_dict({"deleted": count})
+        return formatting.show_dict({"deleted": count})

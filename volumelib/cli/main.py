@@ -26,10 +26,12 @@ traceback and DEBUG logging.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -37,6 +39,7 @@ from cliff.app import App
 from cliff.commandmanager import CommandManager
 from cliff.help import HelpExit
 
+from volumelib import exceptions as exc
 from volumelib._version import __version__
 
 __all__ = ["main", "VolumelibApp", "exit_code_for", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE",
@@ -115,7 +118,6 @@ class _LazyCommand:
         self._module, self._attr = f"volumelib.cli.{module}", attr
 
     def load(self) -> Any:
-        import importlib
         return getattr(importlib.import_module(self._module), self._attr)
 
 
@@ -140,7 +142,6 @@ def _one_line_errors(parser: argparse.ArgumentParser, label: str = "") -> None:
 
 def exit_code_for(error: BaseException) -> int:
     """The documented exit code for an exception raised by a command."""
-    from volumelib import exceptions as exc
 
     if isinstance(error, UsageError):
         return EXIT_USAGE
@@ -206,10 +207,12 @@ class VolumelibApp(App):
 
     @property
     def ctx(self) -> Any:
-        """The run's :class:`volumelib.cli.common.Context` (config, store, backends)."""
+        """The run's :class:`volumelib.cli.context.CliContext` (config, store, backends)."""
         if self._ctx is None:
-            from volumelib.cli.common import Context
-            self._ctx = Context(self.options.config, self.options.backend)
+            # The library itself loads when a command needs it, so that --help and
+            # --version stay quick.
+            from volumelib.cli.context import CliContext
+            self._ctx = CliContext(self.options.config, self.options.backend)
         return self._ctx
 
     def configure_logging(self) -> None:
@@ -219,7 +222,6 @@ class VolumelibApp(App):
         os-brick's warnings about initiators this host lacks, and eventlet's deprecation
         warning that os-brick's import triggers, are shown only with ``--debug``.
         """
-        import warnings
         level = logging.DEBUG if self.options.debug else {
             0: logging.WARNING, 1: logging.INFO}.get(self.options.verbose_level, logging.DEBUG)
         root = logging.getLogger()
@@ -238,7 +240,6 @@ class VolumelibApp(App):
 
     def fail(self, error: BaseException) -> int:
         """Report ``error`` as one line (plus the traceback with ``--debug``)."""
-        from volumelib import exceptions as exc
         debug = getattr(getattr(self, "options", None), "debug", False)
         if debug:
             traceback.print_exception(error, file=self.stderr)

@@ -16,11 +16,15 @@ from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from volumelib import exceptions as exc
-from volumelib.cli import common
+from volumelib import runtime
+from volumelib.cli import arguments, command_bases, formatting
+from volumelib.cli.config import image_cache_options
+from volumelib.cli.formatting import ProgressBar
+from volumelib.image_cache import load_driver
 
 LOG = logging.getLogger(__name__)
 
-VOLUME_SHOW = (*common.VOLUME_COLUMNS, "snapshots")
+VOLUME_SHOW = (*formatting.VOLUME_COLUMNS, "snapshots")
 
 
 def _add_descriptive(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +35,7 @@ def _add_descriptive(parser: argparse.ArgumentParser) -> None:
 
 def _show_volume(vol: Any) -> Any:
     vol.refresh()
-    return common.show(vol, VOLUME_SHOW)
+    return formatting.show(vol, VOLUME_SHOW)
 
 
 # -- volumes --------------------------------------------------------------------------
@@ -42,7 +46,7 @@ class CreateVolume(ShowOne):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument("name", nargs="?", metavar="NAME", help="the volume's name")
-        parser.add_argument("--size", type=common.positive_int, metavar="GIB",
+        parser.add_argument("--size", type=arguments.positive_int, metavar="GIB",
                             help="size in GiB (default with --snapshot/--source: theirs)")
         _add_descriptive(parser)
         parser.add_argument("--type", dest="volume_type", metavar="TYPE",
@@ -73,8 +77,6 @@ class CreateVolume(ShowOne):
     def _image_cache(self, parsed_args: argparse.Namespace) -> Any:
         """``--image-cache-dir`` (or $VOLUMELIB_IMAGE_CACHE_DIR), else the config's
         ``image_cache``, else none (the image is downloaded to a temporary file)."""
-        from volumelib.cli.config import image_cache_options
-        from volumelib.image_cache import load_driver
         if parsed_args.image_cache_dir:
             return load_driver("sqlite", parsed_args.image_cache_dir)
         section = self.app.ctx.config.image_cache
@@ -91,11 +93,11 @@ class CreateVolume(ShowOne):
                 raise exc.InvalidArgument(reason=f"--{flag.replace('_', '-')} needs --image")
         kwargs: dict[str, Any] = dict(
             name=args.name, description=args.description,
-            metadata=common.parse_key_value(args.properties), id=args.id)
+            metadata=arguments.parse_key_value(args.properties), id=args.id)
         if args.type_properties:
             if args.volume_type:
                 raise exc.InvalidArgument(reason="give --type or --type-property, not both")
-            kwargs["volume_type"] = common.parse_key_value(args.type_properties,
+            kwargs["volume_type"] = arguments.parse_key_value(args.type_properties,
                                                            "--type-property")
         elif args.volume_type:
             kwargs["volume_type"] = args.volume_type
@@ -117,7 +119,6 @@ class CreateVolume(ShowOne):
             create = ctx.backend().create_volume
         if not args.image:
             return _show_volume(create(args.size, multiattach=args.multiattach, **kwargs))
-        from volumelib.cli.image_cache import ProgressBar
         image = {"source": args.image}
         if args.image_id:
             image["id"] = args.image_id
@@ -143,7 +144,7 @@ class ListVolumes(Lister):
         parser.add_argument("--name", help="only volumes of this name")
         parser.add_argument("--property", action="append", metavar="KEY=VALUE",
                             dest="properties", help="only volumes with this metadata")
-        parser.add_argument("--limit", type=common.positive_int, help="page size")
+        parser.add_argument("--limit", type=arguments.positive_int, help="page size")
         parser.add_argument("--marker", metavar="VOLUME_ID",
                             help="the last id of the previous page")
         return parser
@@ -156,13 +157,13 @@ class ListVolumes(Lister):
         if parsed_args.name:
             filters["name"] = parsed_args.name
         if parsed_args.properties:
-            filters["metadata"] = common.parse_key_value(parsed_args.properties)
+            filters["metadata"] = arguments.parse_key_value(parsed_args.properties)
         vols, _next = ctx.persistence.list_volumes(
             marker=parsed_args.marker, limit=parsed_args.limit, filters=filters,
             backend_name=ctx._scope())
-        names = (*common.VOLUME_LIST_COLUMNS, "metadata", "created_at") if parsed_args.long \
-            else common.VOLUME_LIST_COLUMNS
-        return common.rows(vols, names)
+        names = (*formatting.VOLUME_LIST_COLUMNS, "metadata", "created_at") if parsed_args.long \
+            else formatting.VOLUME_LIST_COLUMNS
+        return formatting.rows(vols, names)
 
 
 class ShowVolume(ShowOne):
@@ -170,12 +171,12 @@ class ShowVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "volume", "VOLUME")
+        arguments.add_ref(parser, "volume", "VOLUME")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         vol = self.app.ctx.find_volume(parsed_args.volume)
-        return common.show(vol, (*VOLUME_SHOW, "connections"))
+        return formatting.show(vol, (*VOLUME_SHOW, "connections"))
 
 
 class ExtendVolume(ShowOne):
@@ -183,8 +184,8 @@ class ExtendVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "volume", "VOLUME")
-        parser.add_argument("--size", type=common.positive_int, required=True, metavar="GIB",
+        arguments.add_ref(parser, "volume", "VOLUME")
+        parser.add_argument("--size", type=arguments.positive_int, required=True, metavar="GIB",
                             help="the new size in GiB, larger than the current")
         return parser
 
@@ -198,11 +199,10 @@ class ExtendVolume(ShowOne):
 
 
 def _host() -> str:
-    from volumelib import core
-    return core.settings().host
+    return runtime.settings().host
 
 
-class DeleteVolume(common.DeleteMany):
+class DeleteVolume(command_bases.DeleteMany):
     """Delete volumes (every reference is checked before the first is deleted)."""
 
     metavar, dest = "VOLUME", "volumes"
@@ -223,7 +223,7 @@ class AttachVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "volume", "VOLUME")
+        arguments.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("--mode", choices=("rw", "ro"), default="rw",
                             help="read-write (default) or read-only")
         return parser
@@ -231,7 +231,7 @@ class AttachVolume(ShowOne):
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         vol = self.app.ctx.find_volume(parsed_args.volume)
         conn = vol.attach(attach_mode=parsed_args.mode)
-        return common.show(conn, common.CONNECTION_COLUMNS)
+        return formatting.show(conn, formatting.CONNECTION_COLUMNS)
 
 
 class DetachVolume(Command):
@@ -239,7 +239,7 @@ class DetachVolume(Command):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "volume", "VOLUME")
+        arguments.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("--force", action="store_true",
                             help="detach even if the device is busy (may lose data)")
         return parser
@@ -257,7 +257,7 @@ class CloneVolume(ShowOne):
         parser = super().get_parser(prog_name)
         parser.add_argument("source", metavar="VOLUME", help="id or name of the source")
         parser.add_argument("name", nargs="?", metavar="NAME", help="the clone's name")
-        parser.add_argument("--size", type=common.positive_int, metavar="GIB",
+        parser.add_argument("--size", type=arguments.positive_int, metavar="GIB",
                             help="size in GiB (default: the source's)")
         _add_descriptive(parser)
         return parser
@@ -266,7 +266,7 @@ class CloneVolume(ShowOne):
         src = self.app.ctx.find_volume(parsed_args.source)
         clone = src.clone(name=parsed_args.name, size=parsed_args.size,
                           description=parsed_args.description,
-                          metadata=common.parse_key_value(parsed_args.properties))
+                          metadata=arguments.parse_key_value(parsed_args.properties))
         return _show_volume(clone)
 
 
@@ -275,7 +275,7 @@ class RevertVolume(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "volume", "VOLUME")
+        arguments.add_ref(parser, "volume", "VOLUME")
         parser.add_argument("snapshot", metavar="SNAPSHOT", help="id or name of one of its "
                                                                  "snapshots")
         return parser
@@ -304,8 +304,8 @@ class CreateSnapshot(ShowOne):
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
         vol = self.app.ctx.find_volume(parsed_args.volume)
         snap = vol.create_snapshot(name=parsed_args.name, description=parsed_args.description,
-                                   metadata=common.parse_key_value(parsed_args.properties))
-        return common.show(snap, common.SNAPSHOT_COLUMNS)
+                                   metadata=arguments.parse_key_value(parsed_args.properties))
+        return formatting.show(snap, formatting.SNAPSHOT_COLUMNS)
 
 
 class ListSnapshots(Lister):
@@ -324,9 +324,9 @@ class ListSnapshots(Lister):
                 volume_id=ctx.find_volume(parsed_args.volume).id)
         else:
             snaps = ctx.in_scope(ctx.persistence.get_snapshots())
-        snaps = common.oldest_first(snaps)
-        names = common.SNAPSHOT_COLUMNS if parsed_args.long else common.SNAPSHOT_LIST_COLUMNS
-        return common.rows(snaps, names)
+        snaps = formatting.oldest_first(snaps)
+        names = formatting.SNAPSHOT_COLUMNS if parsed_args.long else formatting.SNAPSHOT_LIST_COLUMNS
+        return formatting.rows(snaps, names)
 
 
 class ShowSnapshot(ShowOne):
@@ -334,15 +334,15 @@ class ShowSnapshot(ShowOne):
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
-        common.add_ref(parser, "snapshot", "SNAPSHOT")
+        arguments.add_ref(parser, "snapshot", "SNAPSHOT")
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Any:
-        return common.show(self.app.ctx.find_snapshot(parsed_args.snapshot),
-                           common.SNAPSHOT_COLUMNS)
+        return formatting.show(self.app.ctx.find_snapshot(parsed_args.snapshot),
+                           formatting.SNAPSHOT_COLUMNS)
 
 
-class DeleteSnapshot(common.DeleteMany):
+class DeleteSnapshot(command_bases.DeleteMany):
     """Delete snapshots (every reference is checked before the first is deleted)."""
 
     metavar, dest = "SNAPSHOT", "snapshots"

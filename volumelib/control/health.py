@@ -18,12 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from volumelib.backend import Backend
 from volumelib.drivers.types import Capability
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
 
 __all__ = ["probe", "pool_health", "PROBE_METADATA", "PROBE_STEPS"]
 

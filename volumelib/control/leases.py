@@ -51,7 +51,7 @@ caller's own holder (a user's ``acquire`` in this process, holder
 :attr:`LeaseManager.holder` or one set with :meth:`LeaseManager.as_holder`), the
 operation runs under that lease; if that lease expired it raises ``LeaseExpired``.
 Group operations take their group's lease and their members' (see
-:mod:`volumelib.groups.operations`).
+:mod:`volumelib.objects.group`).
 """
 
 from __future__ import annotations
@@ -66,14 +66,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib.objects.base import utcnow
-from volumelib.objects.control import Lease
-
-if TYPE_CHECKING:
-    from volumelib.persistence.base import PersistenceDriverBase
+from volumelib import runtime
+from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.records.control import Lease
+from volumelib.versioned import utcnow
 
 __all__ = ["LeaseManager", "process_holder", "new_holder", "is_operation_holder",
            "DEFAULT_OPERATION_TTL",
@@ -204,11 +203,7 @@ class LeaseManager:
 
     @property
     def persistence(self) -> PersistenceDriverBase:
-        store = self._persistence
-        if store is None:
-            from volumelib import core
-            return core.persistence()
-        return store() if callable(store) and not hasattr(store, "get_leases") else store
+        return runtime.persistence(self._persistence)
 
     @property
     def holder(self) -> str:
@@ -220,8 +215,7 @@ class LeaseManager:
     def retry_budget(self) -> int:
         if self._retry_budget is not None:
             return self._retry_budget
-        from volumelib import core
-        return core.settings().lease_retry_budget
+        return runtime.settings().lease_retry_budget
 
     def now(self) -> datetime.datetime:
         return self._clock()
@@ -411,8 +405,7 @@ class LeaseManager:
             return
         store = self.persistence
         if ttl is None:
-            from volumelib import core
-            ttl = core.settings().operation_lease_ttl
+            ttl = runtime.settings().operation_lease_ttl
         holder = new_holder()
         # Most resources have no lease row: then one insert takes the lease (no read
         # first). The row exists (held, free with an expiry count, or the caller's own
@@ -584,13 +577,10 @@ class LeaseManager:
         LOG.warning("%s %s: %d leases expired without release; moving it to error",
                     kind or "resource", lease.id, budget)
         if kind in _ERROR_STATUS_KINDS:
-            from volumelib.persistence.base import KINDS
-            k = KINDS[kind]
             for _ in range(_ATTEMPTS):
-                found = store._get(k, id=lease.id)
-                if not found:
+                obj = store.get_record(kind, lease.id)
+                if obj is None:
                     return
-                obj = found[0]
                 failed = "error_deleting" if obj.status in ("deleting", "error_deleting") \
                     else "error"
                 if obj.status == failed:

@@ -34,18 +34,25 @@ import math
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import core
 from volumelib import exceptions as exc
-from volumelib import validation
+from volumelib import runtime, validation
+from volumelib import specs as spec_syntax
+from volumelib.backend import Backend
+from volumelib.control import health as health_checks
 from volumelib.control import placement
+from volumelib.control.leases import LeaseManager
 from volumelib.control.placement import PlacementRequest, PoolState
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
-    from volumelib.objects import Pool, Volume, VolumeType
-    from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.objects.volume import Volume
+from volumelib.persistence import setup as persistence_setup
+from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.records.control import Pool
+from volumelib.records.volume_type import (
+    VolumeType,
+    get_volume_type,
+    resolve_volume_type,
+)
 
 __all__ = ["ControlPlane"]
 
@@ -113,7 +120,6 @@ class ControlPlane:
         self._persistence: PersistenceDriverBase | None = None
         self._owns_store = False
         if persistence is not None:
-            from volumelib.persistence import setup as persistence_setup
             self._persistence = persistence_setup(persistence)
             # Built here from a config (not handed over as a store): closed by close().
             self._owns_store = self._persistence is not persistence
@@ -123,7 +129,7 @@ class ControlPlane:
 
     @property
     def persistence(self) -> PersistenceDriverBase:
-        return self._persistence if self._persistence is not None else core.persistence()
+        return runtime.persistence(self._persistence)
 
     def __enter__(self) -> ControlPlane:
         return self
@@ -172,8 +178,6 @@ class ControlPlane:
             AlreadyExists: a pool of that name exists.
             DriverNotFound, UnknownOption, InvalidConfig, BackendError: the driver's.
         """
-        from volumelib.backend import Backend
-        from volumelib.objects import Pool
         name = _check_pool_name(name)
         weight = _check_weight(weight)
         if not isinstance(enabled, bool):
@@ -270,7 +274,6 @@ class ControlPlane:
 
     def _backend_for(self, pool: Pool) -> Backend:
         """The backend of a pool record already read (no store round trip)."""
-        from volumelib.backend import Backend
         pool_name = pool.name
         mark = _fingerprint(pool)
         store = self.persistence
@@ -311,12 +314,11 @@ class ControlPlane:
             PoolNotFound: a pool in ``pools`` is not registered.
             AlreadyExists: a type of that name exists.
         """
-        from volumelib.objects import VolumeType
         validation.check_name(name, what="volume type name")
         if not name:
             raise exc.InvalidName(name=name, reason="a volume type needs a name")
         description = validation.check_description(description)
-        specs = placement.validate_specs(extra_specs)
+        specs = spec_syntax.validate_specs(extra_specs)
         qos = _check_qos(qos_specs)
         store = self.persistence
         if pools is not None:
@@ -363,17 +365,7 @@ class ControlPlane:
 
     def get_volume_type(self, name_or_id: str) -> VolumeType:
         """A stored type by name (or id). Raises: NotFound."""
-        store = self.persistence
-        found = store.get_volume_types(name=name_or_id)
-        if not found:
-            try:
-                found = store.get_volume_types(
-                    volume_type_id=validation.check_id(name_or_id))
-            except exc.InvalidId:
-                found = []
-        if not found:
-            raise exc.NotFound(resource=f"volume type {name_or_id!r}")
-        return found[0]
+        return get_volume_type(self.persistence, name_or_id)
 
     def delete_volume_type(self, name_or_id: str) -> None:
         """Raises: NotFound."""
@@ -383,21 +375,10 @@ class ControlPlane:
 
     def _resolve_type(self, volume_type: Any) -> tuple[Any, dict[str, str], str | None]:
         """``(what Backend.create_volume gets, extra specs, type name)``."""
-        from volumelib.objects import VolumeType
-        if volume_type is None:
-            return None, {}, None
-        if isinstance(volume_type, VolumeType):
-            return volume_type, dict(volume_type.extra_specs), volume_type.name
-        if isinstance(volume_type, str):
-            vtype = self.get_volume_type(volume_type)
-            return vtype, dict(vtype.extra_specs), vtype.name
-        if isinstance(volume_type, Mapping):
-            inner = volume_type.get("extra_specs")
-            specs = placement.validate_specs(inner if isinstance(inner, Mapping)
-                                             else volume_type)
-            return specs, specs, None
-        raise exc.InvalidArgument(reason=f"volume_type must be a name, id, VolumeType or "
-                                         f"dict of specs, not {volume_type!r:.60}")
+        vtype, specs = resolve_volume_type(self.persistence, volume_type)
+        if vtype is not None:
+            return vtype, specs, vtype.name
+        return (specs or None), specs, None
 
     def pool_states(self, pools: Sequence[Pool] | None = None) -> list[PoolState]:
         """What placement sees of each pool: stored settings and fresh backend stats.
@@ -577,7 +558,6 @@ class ControlPlane:
         Returns:
             ``{"ok": every enabled pool alive (and probed fine), "pools": {name: ...}}``.
         """
-        from volumelib.control import health as health_mod
         report: dict[str, Any] = {}
         ok = True
         for pool in self.pools():
@@ -587,10 +567,10 @@ class ControlPlane:
                 backend = self._backend_for(pool)
             except exc.VolumelibError as e:
                 error = f"{type(e).__name__}: {e}"
-            entry = health_mod.pool_health(backend, error=error)
+            entry = health_checks.pool_health(backend, error=error)
             entry.update(enabled=pool.enabled, weight=pool.weight)
             if probe and pool.enabled and backend is not None and entry["alive"]:
-                entry["probe"] = health_mod.probe(backend, size=probe_size)
+                entry["probe"] = health_checks.probe(backend, size=probe_size)
             if pool.enabled and (not entry["alive"]
                                  or not entry.get("probe", {"ok": True})["ok"]):
                 ok = False
@@ -641,13 +621,12 @@ class ControlPlane:
     # -- leases ----------------------------------------------------------------------------
 
     @property
-    def leases(self) -> Any:
+    def leases(self) -> LeaseManager:
         """The lease manager on this control plane's store
         (:mod:`volumelib.control.leases`)."""
         with self._lock:
             if self._leases is None:
-                from volumelib.control import leases
-                self._leases = leases.LeaseManager(lambda: self.persistence)
+                self._leases = LeaseManager(lambda: self.persistence)
             return self._leases
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ first limit of a resource takes its usage from the store's records; ``sync`` doe
 again on demand (after a crash in the middle of an operation, which can leave a
 reservation counted).
 
-Group operations reserve through :func:`reserve` too (``volumelib.groups.operations``):
+Group operations reserve through :func:`reserve` too (:mod:`volumelib.objects.group_calls`):
 a group snapshot 1 ``snapshots`` per member, a group from a source 1 ``volumes`` and
 its ``gigabytes`` per new volume; their deletions give them back.
 """
@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib.objects.control import QUOTA_RESOURCES, UNLIMITED, Quota
-
-if TYPE_CHECKING:
-    from volumelib.persistence.base import PersistenceDriverBase
+from volumelib import runtime
+from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.records.control import QUOTA_RESOURCES, UNLIMITED, Quota
 
 __all__ = ["QuotaManager", "Reservation", "reserve", "release", "give_back", "usage",
            "QUOTA_RESOURCES", "UNLIMITED"]
@@ -56,16 +55,11 @@ _ATTEMPTS = 50
 
 def _rows(store: Any, project_id: str | None) -> dict[str, Quota]:
     """The project's quota rows by resource, in one read."""
-    from volumelib.persistence.base import KINDS
-    kind = KINDS["quota"]
-    return {q.resource: q for q in
-            (store._build(kind, r) for r in store._fetch(kind, {"project_id": project_id}))}
+    return {q.resource: q for q in store.find("quota", project_id=project_id)}
 
 
 def _reread(store: Any, quota: Quota) -> Quota | None:
-    from volumelib.persistence.base import KINDS
-    found = store._get(KINDS["quota"], id=quota.id)
-    return found[0] if found else None
+    return store.get_record("quota", quota.id)
 
 
 def _check_resource(resource: Any) -> str:
@@ -178,12 +172,11 @@ def give_back(store: PersistenceDriverBase, project_id: str | None, **deltas: in
 def usage(store: PersistenceDriverBase, project_id: str | None) -> dict[str, int]:
     """The project's usage according to the store's records (live volumes and
     snapshots; ``error`` ones count until deleted)."""
-    from volumelib.persistence.base import KINDS
-    vols = [v for _, v in store._fetch(KINDS["volume"], {"project_id": project_id})
-            if v.get("status") != "deleted"]
-    snaps = [s for _, s in store._fetch(KINDS["snapshot"], {"project_id": project_id})
-             if s.get("status") != "deleted"]
-    return {"volumes": len(vols), "gigabytes": sum(v.get("size") or 0 for v in vols),
+    vols = [v for v in store.find("volume", project_id=project_id)
+            if v.status != "deleted"]
+    snaps = [s for s in store.find("snapshot", project_id=project_id)
+             if s.status != "deleted"]
+    return {"volumes": len(vols), "gigabytes": sum(v.size or 0 for v in vols),
             "snapshots": len(snaps)}
 
 
@@ -200,11 +193,7 @@ class QuotaManager:
 
     @property
     def persistence(self) -> PersistenceDriverBase:
-        store = self._persistence
-        if store is None:
-            from volumelib import core
-            return core.persistence()
-        return store() if callable(store) and not hasattr(store, "get_quotas") else store
+        return runtime.persistence(self._persistence)
 
     def set_limit(self, project_id: str | None, resource: str, limit: int) -> Quota:
         """Limit ``resource`` (``volumes``, ``gigabytes``, ``snapshots``) of a project;

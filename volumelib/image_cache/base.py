@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
 from volumelib import exceptions as exc
-from volumelib.image_cache import _files, limits, queue
+from volumelib.image_cache import _files, queue
 from volumelib.image_cache import exceptions as ic_exc
 from volumelib.image_cache._files import GONE
 from volumelib.image_cache.records import STATES, CachedImage, check_image_id
@@ -264,9 +264,49 @@ class ImageCacheDriver(abc.ABC):
 
     # -- limits ---------------------------------------------------------------------
 
+    def _over(self, size: int, count: int) -> bool:
+        """Whether ``size`` bytes in ``count`` files exceed this cache's limits."""
+        return ((self.max_size is not None and size > self.max_size)
+                or (self.max_count is not None and count > self.max_count))
+
     def _make_room(self, image_id: str, reserved: int) -> None:
-        """Bring the cache within its limits; see :func:`.limits.make_room`."""
-        limits.make_room(self, image_id, reserved)
+        """Bring the cache within its limits after the writer of ``image_id`` grew its
+        file to ``reserved`` bytes (with the cache lock held). Evicts failed writes
+        first, then the least recently accessed entries, never one being read nor a
+        write in progress, and nothing if even that would not be enough.
+
+        Raises:
+            ImageCacheFull: (``no_space=False``) the image alone exceeds ``max_size``,
+                or what is in use leaves no room.
+        """
+        size, count = self._usage()
+        if not self._over(size, count):
+            return
+        if self.max_size is not None and reserved > self.max_size:
+            raise ic_exc.ImageCacheFull(
+                image=image_id, no_space=False,
+                reason=f"it needs {reserved} bytes and max_size is {self.max_size}")
+        invalid = self._state_files("invalid")
+        lru = sorted(self._live_records(), key=lambda r: (r.last_accessed, r.image_id))
+        lru = [r for r in lru if r.image_id != image_id and not self._pinned(r.image_id)]
+        best_size = size - sum(st.st_size for _, st in invalid) - sum(r.size for r in lru)
+        if self._over(best_size, count - len(invalid) - len(lru)):
+            raise ic_exc.ImageCacheFull(
+                image=image_id, no_space=False,
+                reason=f"the cache holds {size} bytes in {count} files (limits: "
+                       f"max_size={self.max_size}, max_count={self.max_count}) and the "
+                       f"entries in use or being written leave no room")
+        for name, st in invalid:
+            if self._remove_unlocked(os.path.join(self.invalid_dir, name)) is not None:
+                size, count = size - st.st_size, count - 1
+        for record in lru:
+            if not self._over(size, count):
+                break
+            if self._evict(record.image_id) is not None:
+                size, count = size - record.size, count - 1
+        if self._over(size, count):
+            raise ic_exc.ImageCacheFull(image=image_id, no_space=False,
+                                        reason="entries became in use while making room")
 
     def _pinned(self, image_id: str) -> bool:
         return _files.is_locked(self.get_image_filepath(image_id))
@@ -276,7 +316,19 @@ class ImageCacheDriver(abc.ABC):
         cache is within its limits: the second line behind insert-time enforcement,
         for limits lowered since. Returns ``(files removed, bytes freed)``."""
         with self._cache_lock():
-            return limits.prune(self)
+            files = freed_total = 0
+            size, count = self._usage()
+            for record in sorted(self._live_records(),
+                                 key=lambda r: (r.last_accessed, r.image_id)):
+                if not self._over(size, count):
+                    break
+                freed = self._evict(record.image_id)
+                if freed is not None and freed != GONE:
+                    files, freed_total = files + 1, freed_total + freed
+                    size, count = size - freed, count - 1
+            LOG.debug("image cache %s: pruned %d files, %d bytes", self.base_dir, files,
+                      freed_total)
+            return files, freed_total
 
     # -- writing ------------------------------------------------------------------------
 

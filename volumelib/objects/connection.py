@@ -10,18 +10,24 @@ or from JSON without the backend's credentials. Attach state (``device``,
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import core
+from volumelib import brick, checkpoints, runtime, validation
 from volumelib import exceptions as exc
-from volumelib.drivers.types import (Capability, ConnectionInfo, ConnectorProperties,
-                                     redact)
-from volumelib.objects.base import fields
-from volumelib.objects.common import (TIMESTAMP_FIELDS, Status, StoredObject,
-                                      apply_model_update, call_driver)
+from volumelib.drivers.types import (
+    Capability,
+    ConnectionInfo,
+    ConnectorProperties,
+    redact,
+)
+from volumelib.objects.driver_calls import apply_model_update, call_driver
+from volumelib.objects.resource import Resource
+from volumelib.records.stored import TIMESTAMP_FIELDS, Status
+from volumelib.versioned import fields
 
-if TYPE_CHECKING:
-    from volumelib.objects.volume import Volume
+#: The connected volume (:class:`volumelib.objects.volume.Volume`, which depends on
+#: connections, not the other way round).
+Volume = Any
 
 __all__ = ["Connection", "ConnectionStatus"]
 
@@ -53,7 +59,7 @@ _PROVIDER_FIELDS = ("provider_location", "provider_id", "provider_auth")
 _HANDLES: dict[str, Any] = {}
 
 
-class Connection(StoredObject):
+class Connection(Resource):
     """A volume exported to a host. Make one with ``vol.connect(props)`` or ``vol.attach()``."""
 
     VERSION = "1.0"
@@ -77,14 +83,10 @@ class Connection(StoredObject):
 
     # -- redaction: connection info may carry CHAP passwords and keys ----------------
 
-    def to_json(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        data = super().to_json(include_secrets=include_secrets)
-        if not include_secrets:
-            payload = data["ovo"]["versioned_object.data"]
-            for key in ("connection_info", "connector"):
-                if payload.get(key):
-                    payload[key] = redact(payload[key])
-        return data
+    def _redact(self, data: dict[str, Any]) -> None:
+        for key in ("connection_info", "connector"):
+            if data.get(key):
+                data[key] = redact(data[key])
 
     def __repr__(self) -> str:
         return (f"<Connection id={self.id!r} volume_id={self.volume_id!r} "
@@ -141,14 +143,13 @@ class Connection(StoredObject):
         if attach_mode not in ATTACH_MODES:
             raise exc.InvalidArgument(reason=f"attach_mode must be rw or ro: {attach_mode!r}")
         props.attach_mode = attach_mode
-        with volume._operation("connect"):
+        with volume._exclusive("connect"):
             volume._reload()
             return cls._connect_locked(volume, props, attach_mode)
 
     @classmethod
     def _connect_locked(cls, volume: Volume, props: ConnectorProperties,
                         attach_mode: str) -> Connection:
-        from volumelib import validation
         volume._require_live()
         backend = volume.backend
         backend.driver.validate_connector(props)
@@ -162,7 +163,7 @@ class Connection(StoredObject):
         elif volume.status != Status.AVAILABLE:
             raise exc.InvalidState(resource=f"Volume {volume.id}", status=volume.status,
                                    reason="connect needs available (or in-use multiattach)")
-        settings = core.settings()
+        settings = runtime.settings()
         conn = cls(id=validation.new_id(), volume_id=volume.id,
                    backend_name=volume.backend_name, status=ConnectionStatus.CONNECTING,
                    connector=props.to_dict(), attach_mode=attach_mode,
@@ -175,7 +176,7 @@ class Connection(StoredObject):
             volume.status = Status.ATTACHING
             volume._save_own("status", "previous_status",
                              expect={"status": Status.AVAILABLE})
-        core.checkpoint("connection.connect.intent_stored")
+        checkpoints.checkpoint("connection.connect.intent_stored")
         info = volume.info()
         driver = backend.driver
         exported = False
@@ -191,7 +192,7 @@ class Connection(StoredObject):
         except Exception:
             conn._undo_connect(volume, exported, first=not existing)
             raise
-        core.checkpoint("connection.connect.driver_done")
+        checkpoints.checkpoint("connection.connect.driver_done")
         conn.connection_info = ConnectionInfo.from_dict(
             ci.to_dict() if isinstance(ci, ConnectionInfo) else ci).to_dict()
         conn.status = ConnectionStatus.CONNECTED
@@ -227,20 +228,19 @@ class Connection(StoredObject):
         Raises:
             ResourceBusy: another caller is operating on the volume.
         """
-        if self.status == ConnectionStatus.DISCONNECTED:
-            return
-        from volumelib.control.leases import LeaseManager
-        with LeaseManager(self.persistence).operation(self.volume_id, "disconnect",
-                                                      kind="volume"):
-            try:
-                self._reload()
-            except exc.ConnectionNotFound:
-                self._values["status"] = ConnectionStatus.DISCONNECTED
-                self.obj_reset_changes()
-                return
-            self._disconnect(force)
+        self._delete_under_lease("disconnect", force=force)
 
-    def _disconnect(self, force: bool) -> None:
+    def delete(self) -> None:
+        """:meth:`disconnect` (the connection's record goes with it)."""
+        self.disconnect()
+
+    def _lease_target(self) -> tuple[str, str | None]:
+        return self.volume_id, "volume"  # operations on a connection are the volume's
+
+    def _deleted_status(self) -> str:
+        return ConnectionStatus.DISCONNECTED
+
+    def _delete(self, force: bool = False) -> None:
         if self.attached and not force:
             raise exc.VolumeInUse(volume_id=self.volume_id,
                                   reason=f"connection {self.id} is still attached on "
@@ -249,7 +249,7 @@ class Connection(StoredObject):
         backend = self.backend
         self.status = ConnectionStatus.DISCONNECTING
         self.save()
-        core.checkpoint("connection.disconnect.intent_stored")
+        checkpoints.checkpoint("connection.disconnect.intent_stored")
         props = ConnectorProperties.from_dict(self.connector or {})
         others = [c for c in volume.connections if c.id != self.id]
         try:
@@ -278,7 +278,6 @@ class Connection(StoredObject):
         Raises:
             InvalidState: already attached (here or elsewhere), or not connected.
         """
-        from volumelib import brick
         if self.attached:
             raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
                                    reason=f"it is already attached at {self.path} on "
@@ -299,12 +298,12 @@ class Connection(StoredObject):
             device = {k: v for k, v in device.items() if k != "path"}
             device.update(type="handle", handle=type(handle).__name__)
         self.device = device
-        self.attached_host = core.settings().host
+        self.attached_host = runtime.settings().host
         self.status = ConnectionStatus.ATTACHED
         self.save()
 
     def _require_attached_here(self, action: str) -> None:
-        host = core.settings().host
+        host = runtime.settings().host
         if not self.attached:
             raise exc.InvalidState(resource=f"Connection {self.id}", status=self.status,
                                    reason=f"{action} needs it attached; it is not")
@@ -320,7 +319,6 @@ class Connection(StoredObject):
         Raises:
             InvalidState: not attached, or attached on another host.
         """
-        from volumelib import brick
         self._require_attached_here("detach")
         self.status = ConnectionStatus.DETACHING
         self.save()
@@ -344,6 +342,5 @@ class Connection(StoredObject):
 
         Returns the size of the attached device in bytes.
         """
-        from volumelib import brick
         self._require_attached_here("extend")
         return brick.extend_volume(self.connection_info)

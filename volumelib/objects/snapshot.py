@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import core
+from volumelib import checkpoints, runtime, validation
 from volumelib import exceptions as exc
-from volumelib import validation
+from volumelib.control import quotas
 from volumelib.drivers.types import SnapshotInfo
-from volumelib.objects.base import fields
-from volumelib.objects.common import (TIMESTAMP_FIELDS, Status, StoredObject,
-                                      apply_model_update, call_driver)
-
-if TYPE_CHECKING:
-    from volumelib.objects.volume import Volume
+from volumelib.objects.driver_calls import apply_model_update, call_driver
+from volumelib.objects.resource import Resource
+from volumelib.records.stored import TIMESTAMP_FIELDS, Status, StoredObject
+from volumelib.versioned import fields
 
 __all__ = ["Snapshot"]
 
 LOG = logging.getLogger(__name__)
 
 
-class Snapshot(StoredObject):
-    """A snapshot. Create one with ``volume.create_snapshot(...)``."""
+class Snapshot(Resource):
+    """A snapshot. Create one with ``volume.create_snapshot(...)``.
+
+    Its volume is a :class:`~volumelib.objects.volume.Volume` (which depends on
+    snapshots, not the other way round: the volume is read from the store, or, for a
+    snapshot loaded from JSON whose volume the store does not know, taken from the
+    JSON, which carries it).
+    """
 
     VERSION = "1.0"
     fields = {
@@ -46,16 +50,43 @@ class Snapshot(StoredObject):
         return self.backend_name
 
     @property
-    def volume(self) -> Volume:
-        """The source volume, read from the store."""
-        found = self.persistence.get_volumes(volume_id=self.volume_id)
-        if not found:
-            raise exc.VolumeNotFound(volume_id=self.volume_id)
-        vol = found[0]
-        vol._bind(self.__dict__.get("_backend"))
-        return vol
+    def volume(self) -> Any:
+        """The source volume, read from the store (or, when the store does not know
+        it, the one this snapshot's JSON carried).
 
-    def info(self, volume: Volume | None = None) -> SnapshotInfo:
+        Raises:
+            VolumeNotFound: neither has it.
+        """
+        found = self.persistence.get_volumes(volume_id=self.volume_id)
+        if found:
+            vol = found[0]
+            vol._bind(self.__dict__.get("_backend"))
+            return vol
+        carried = self.__dict__.get("_volume")
+        if carried is not None and carried.id == self.volume_id:
+            return carried
+        raise exc.VolumeNotFound(volume_id=self.volume_id)
+
+    def _carry_volume(self, volume: StoredObject) -> None:
+        """Keep ``volume`` (this snapshot's, from JSON) for when the store lacks it."""
+        object.__setattr__(self, "_volume", volume)
+
+    def to_json(self, *, include_secrets: bool = False,
+                with_volume: bool = True) -> dict[str, Any]:
+        """Like every object's JSON, plus (``with_volume``) ``"volume"``: its volume's
+        JSON, so another process can create a volume from it without a shared store
+        (as cinderlib's snapshot JSON does). A volume's dump lists its snapshots
+        without it."""
+        data = super().to_json(include_secrets=include_secrets)
+        if not with_volume:
+            return data
+        try:
+            data["volume"] = self.volume.to_json(include_secrets=include_secrets)
+        except exc.VolumeNotFound:
+            pass
+        return data
+
+    def info(self, volume: Any = None) -> SnapshotInfo:
         """The driver's view of this snapshot (with its volume's)."""
         vol = volume if volume is not None else self.volume
         return SnapshotInfo(id=self.id, volume_id=self.volume_id,
@@ -64,26 +95,25 @@ class Snapshot(StoredObject):
                             provider_id=self.provider_id,
                             group_snapshot_id=self.group_snapshot_id)
 
-
     @classmethod
-    def _create(cls, volume: Volume, *, name: str | None, description: str | None,
+    def _create(cls, volume: Any, *, name: str | None, description: str | None,
                 metadata: dict[str, str] | None, id: str | None) -> Snapshot:
+        """Snapshot ``volume`` under its operation lease (``volume.create_snapshot``)."""
         name = validation.check_name(name)
         description = validation.check_description(description)
         metadata = validation.check_metadata(metadata)
         snap_id = validation.new_id(id)
-        with volume._operation("create_snapshot"):
+        with volume._exclusive("create_snapshot"):
             volume._reload()
             return cls._create_locked(volume, name=name, description=description,
                                       metadata=metadata, snap_id=snap_id)
 
     @classmethod
-    def _create_locked(cls, volume: Volume, *, name: str | None, description: str | None,
+    def _create_locked(cls, volume: Any, *, name: str | None, description: str | None,
                        metadata: dict[str, str], snap_id: str) -> Snapshot:
-        from volumelib.control import quotas
         volume._require_status({Status.AVAILABLE, Status.IN_USE}, "snapshot")
         backend = volume.backend
-        settings = core.settings()
+        settings = runtime.settings()
         snap = cls(id=snap_id, name=name, description=description, volume_id=volume.id,
                    volume_size=volume.size, status=Status.CREATING,
                    project_id=volume.project_id or settings.project_id,
@@ -97,14 +127,14 @@ class Snapshot(StoredObject):
         except Exception:
             reservation.cancel()
             raise
-        core.checkpoint("snapshot.create.intent_stored")
+        checkpoints.checkpoint("snapshot.create.intent_stored")
         try:
             update = call_driver(backend, "create_snapshot", backend.driver.create_snapshot,
                                  snap.info(volume), resource_id=snap.id)
         except Exception:
             snap._settle(Status.ERROR)
             raise
-        core.checkpoint("snapshot.create.driver_done")
+        checkpoints.checkpoint("snapshot.create.driver_done")
         apply_model_update(snap, update)
         snap.status = Status.AVAILABLE
         snap._save_own("status", "provider_location", "provider_id")
@@ -113,57 +143,36 @@ class Snapshot(StoredObject):
     def create_volume(self, name: str | None = None, size: int | None = None,
                       description: str | None = None,
                       metadata: dict[str, str] | None = None, id: str | None = None,
-                      volume_type: Any = None) -> Volume:
+                      volume_type: Any = None) -> Any:
         """A new volume with this snapshot's data; ``size`` >= the snapshot's.
 
         Raises:
             ResourceBusy: another caller is operating on this snapshot.
+            VolumeNotFound: its volume is neither stored nor carried by its JSON.
         """
         if size is not None:
             size = validation.check_size(size)
-        with self._operation("create_volume"):
+        with self._exclusive("create_volume"):
             self._reload()
-            return self._create_volume(name=name, size=size, description=description,
-                                       metadata=metadata, id=id, volume_type=volume_type)
-
-    def _create_volume(self, *, name: str | None, size: int | None,
-                       description: str | None, metadata: dict[str, str] | None,
-                       id: str | None, volume_type: Any) -> Volume:
-        if self.status != Status.AVAILABLE:
-            raise exc.InvalidState(resource=f"Snapshot {self.id}", status=self.status,
-                                   reason="creating a volume from it needs available")
-        size = self.volume_size if size is None else size
-        if size < self.volume_size:
-            raise exc.InvalidSize(size=size, reason=f"a volume from a snapshot cannot be "
-                                                    f"smaller than it ({self.volume_size} GiB)")
-        source = self.volume
-        info = self.info(source)
-        return self.backend._create_volume(
-            size=size, name=name, description=description, metadata=metadata, id=id,
-            volume_type=source._type_ref() if volume_type is None else volume_type,
-            snapshot_id=self.id, operation="create_volume_from_snapshot",
-            call=lambda drv, vinfo: drv.create_volume_from_snapshot(vinfo, info))
+            if self.status != Status.AVAILABLE:
+                raise exc.InvalidState(resource=f"Snapshot {self.id}", status=self.status,
+                                       reason="creating a volume from it needs available")
+            return self.volume._create_from_snapshot(
+                self, size=size, name=name, description=description, metadata=metadata,
+                id=id, volume_type=volume_type)
 
     def delete(self) -> None:
-        """Delete the snapshot. Deleting an already deleted snapshot object (or one
+        """Delete the snapshot. A repeated delete (this object's, or of a snapshot
         another process deleted meanwhile) is a no-op.
 
         Raises:
             ResourceBusy: another caller is operating on this snapshot.
+            InvalidState: it belongs to a group snapshot, or its status forbids it.
+            BackendError: the driver failed; it is stored ``error_deleting``.
         """
-        if self.status == Status.DELETED:
-            return
-        with self._operation("delete"):
-            try:
-                self._reload()
-            except exc.SnapshotNotFound:
-                self._values["status"] = Status.DELETED
-                self.obj_reset_changes()
-                return
-            self._delete()
+        self._delete_under_lease()
 
     def _delete(self) -> None:
-        from volumelib.control import quotas
         if self.status == Status.DELETED:
             return
         if self.group_snapshot_id is not None:
@@ -178,14 +187,13 @@ class Snapshot(StoredObject):
         checked = {"status": self.status}
         self.status = Status.DELETING
         self._save_own("status", expect=checked)
-        core.checkpoint("snapshot.delete.intent_stored")
+        checkpoints.checkpoint("snapshot.delete.intent_stored")
         try:
             call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, info,
                         resource_id=self.id)
         except Exception:
             self._settle(Status.ERROR_DELETING)
             raise
-        core.checkpoint("snapshot.delete.driver_done")
+        checkpoints.checkpoint("snapshot.delete.driver_done")
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, snapshots=1)
-

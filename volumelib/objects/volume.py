@@ -1,29 +1,42 @@
-"""``Volume``: a block volume on a backend, and its life cycle.
+"""``Volume``: a block volume on a backend, its life cycle, and the one create flow.
 
 Every operation follows the same order: validate the request (nothing touched yet),
 store the intent (a transitional status such as ``creating``), call the driver, store
 the outcome. A crash between the second and the third step leaves a record that
 ``backend.gc()`` reconciles.
+
+Every new volume, empty, cloned, from a snapshot or from an image, is made by one
+flow: :meth:`Volume._prepare` checks the request once (sizes, names, the type,
+capabilities, capacity) and :meth:`Volume._create` reserves quota, stores the intent,
+calls the driver and stores the outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import Any
 
-from volumelib import core
+from volumelib import brick, checkpoints, runtime, validation
 from volumelib import exceptions as exc
-from volumelib import validation
+from volumelib import specs as spec_syntax
+from volumelib.control import quotas
+from volumelib.control.leases import LeaseManager
+from volumelib.drivers.base import VolumeDriver
 from volumelib.drivers.types import Capability, VolumeInfo
-from volumelib.objects.base import fields
-from volumelib.objects.common import TIMESTAMP_FIELDS, Status, StoredObject, call_driver
+from volumelib.objects.connection import Connection
+from volumelib.objects.driver_calls import apply_model_update, call_driver
+from volumelib.objects.resource import Resource
+from volumelib.objects.snapshot import Snapshot
+from volumelib.protocols import BackendLike
+from volumelib.records.stored import TIMESTAMP_FIELDS, Status
+from volumelib.records.volume_type import resolve_volume_type
+from volumelib.versioned import fields
 
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
-    from volumelib.objects.connection import Connection
-    from volumelib.objects.snapshot import Snapshot
-
-__all__ = ["Volume"]
+__all__ = ["Volume", "VolumeRequest", "DELETABLE", "GiB"]
 
 LOG = logging.getLogger(__name__)
 
@@ -33,8 +46,39 @@ GiB = 1024 ** 3
 DELETABLE = frozenset({Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING,
                        Status.ERROR_EXTENDING})
 
+#: ``call(driver, volume_info)``: the driver call that makes a new volume's storage.
+DriverCall = Callable[[VolumeDriver, VolumeInfo], Any]
 
-class Volume(StoredObject):
+
+@dataclasses.dataclass(frozen=True)
+class VolumeRequest:
+    """A request for a new volume, checked once by :meth:`Volume._prepare`."""
+
+    size: int
+    name: str | None
+    description: str | None
+    metadata: dict[str, str]
+    id: str
+    volume_type_id: str | None
+    volume_type: dict[str, str]
+    multiattach: bool
+    snapshot_id: str | None = None
+    source_volid: str | None = None
+    #: The backend's capacity was checked for ``size`` (else :meth:`Volume._create`
+    #: checks it).
+    capacity_checked: bool = False
+
+    def differences(self, vol: Volume, backend_name: str) -> dict[str, Any]:
+        """What an existing volume of the same name has otherwise (idempotent create)."""
+        wanted = {"size": self.size, "description": self.description,
+                  "metadata": self.metadata, "volume_type_id": self.volume_type_id,
+                  "volume_type": self.volume_type, "multiattach": self.multiattach,
+                  "backend_name": backend_name}
+        return {f: {"existing": getattr(vol, f), "requested": value}
+                for f, value in wanted.items() if getattr(vol, f) != value}
+
+
+class Volume(Resource):
     """A volume. Create one with ``backend.create_volume(...)``."""
 
     VERSION = "1.0"
@@ -80,7 +124,7 @@ class Volume(StoredObject):
     @property
     def dump(self) -> dict[str, Any]:
         data = self.json
-        data["snapshots"] = [s.json for s in self.snapshots]
+        data["snapshots"] = [s.to_json(with_volume=False) for s in self.snapshots]
         data["connections"] = [c.json for c in self.connections]
         return data
 
@@ -91,9 +135,6 @@ class Volume(StoredObject):
                           provider_id=self.provider_id, metadata=dict(self.metadata),
                           volume_type=dict(self.volume_type), multiattach=self.multiattach,
                           group_id=self.group_id, provider_auth=self.provider_auth)
-
-    # -- reading ---------------------------------------------------------------------
-
 
     def _require_live(self) -> None:
         if self.status == Status.DELETED or self.deleted:
@@ -106,13 +147,166 @@ class Volume(StoredObject):
                                    reason=f"{action} needs status "
                                           f"{' or '.join(sorted(allowed))}")
 
+    def _type_ref(self) -> dict[str, Any] | str:
+        """What a copy of this volume gets as its type: the same stored type, or the
+        same specs."""
+        if self.volume_type_id:
+            return self.volume_type_id
+        return dict(self.volume_type)
+
+    # -- the create flow -------------------------------------------------------------
+
+    @classmethod
+    def _prepare(cls, backend: BackendLike, *, size: Any, name: Any = None,
+                 description: Any = None, metadata: Any = None, volume_type: Any = None,
+                 id: Any = None, multiattach: bool | None = None,
+                 snapshot_id: str | None = None, source_volid: str | None = None,
+                 minimum: int = 1, check_capacity: bool = True,
+                 id_must_be_free: bool = True) -> VolumeRequest:
+        """Check a request for a new volume on ``backend``; nothing is stored.
+
+        Args:
+            minimum: the smallest size allowed (a copy's source size).
+            check_capacity: ask the driver whether it has room now (else
+                :meth:`_create` does, right before storing the intent).
+            id_must_be_free: refuse an ``id`` a stored volume has.
+
+        Raises:
+            InvalidSize, InvalidName, InvalidId, InvalidArgument: bad input.
+            AlreadyExists: ``id`` is taken.
+            NotFound: no such volume type.
+            NotSupported: multiattach on a driver without ``MULTIATTACH``.
+            InsufficientCapacity: the backend has no room.
+        """
+        size = validation.check_size(size)
+        if size < minimum:
+            raise exc.InvalidSize(size=size, reason=f"a copy cannot be smaller than its "
+                                                    f"source ({minimum} GiB)")
+        name = validation.check_name(name)
+        description = validation.check_description(description)
+        metadata = validation.check_metadata(metadata)
+        store = backend.persistence
+        if id is not None:
+            vol_id = validation.check_id(id)
+            if id_must_be_free and store.get_volumes(volume_id=vol_id):
+                raise exc.AlreadyExists(resource="Volume", id=vol_id)
+        else:
+            vol_id = validation.new_id()
+        vtype, specs = resolve_volume_type(store, volume_type)
+        if multiattach is None:
+            multiattach = spec_syntax.spec_is_true(specs, "multiattach")
+        if multiattach and Capability.MULTIATTACH not in backend.capabilities:
+            raise exc.NotSupported(operation="multiattach volumes", driver=backend.driver_name)
+        if check_capacity:
+            backend.driver.check_capacity(size)
+        return VolumeRequest(size=size, name=name, description=description,
+                             metadata=metadata, id=vol_id,
+                             volume_type_id=vtype.id if vtype is not None else None,
+                             volume_type=specs, multiattach=bool(multiattach),
+                             snapshot_id=snapshot_id, source_volid=source_volid,
+                             capacity_checked=check_capacity)
+
+    @classmethod
+    def _create(cls, backend: BackendLike, request: VolumeRequest, *, driver_method: str,
+                call: DriverCall) -> Volume:
+        """Create ``request`` on ``backend``: reserve quota, store the intent
+        (``creating``), call ``call(driver, info)`` (the driver's ``driver_method``),
+        store the outcome (``available``, or ``error`` when the driver failed).
+
+        Raises:
+            InsufficientCapacity, QuotaExceeded: nothing stored.
+            AlreadyExists: the id was taken meanwhile; nothing stored.
+            BackendError: the driver failed; the volume is stored ``error``.
+        """
+        if not request.capacity_checked:
+            backend.driver.check_capacity(request.size)
+        settings = runtime.settings()
+        vol = cls(id=request.id, name=request.name, description=request.description,
+                  size=request.size, status=Status.CREATING,
+                  project_id=settings.project_id, user_id=settings.user_id,
+                  backend_name=backend.id, volume_type_id=request.volume_type_id,
+                  volume_type=request.volume_type, metadata=request.metadata,
+                  multiattach=request.multiattach, snapshot_id=request.snapshot_id,
+                  source_volid=request.source_volid)
+        store = backend.persistence
+        vol._bind(backend, store)
+        reservation = quotas.reserve(store, settings.project_id, volumes=1,
+                                     gigabytes=request.size)
+        try:
+            store.set_volume(vol)
+        except Exception:
+            reservation.cancel()
+            raise
+        checkpoints.checkpoint("volume.create.intent_stored")
+        try:
+            update = call_driver(backend, driver_method, call, backend.driver, vol.info(),
+                                 resource_id=vol.id)
+        except Exception:
+            vol._settle(Status.ERROR)
+            raise
+        checkpoints.checkpoint("volume.create.driver_done")
+        apply_model_update(vol, update)
+        vol.status = Status.AVAILABLE
+        # Keep what another writer saved meanwhile (metadata...): set only our fields.
+        vol._save_own("status", "provider_location", "provider_id", "provider_auth")
+        return vol
+
+    @classmethod
+    def _create_by_name(cls, backend: BackendLike, request: VolumeRequest, *,
+                        id_given: bool) -> Volume:
+        """``create_volume(..., idempotent=True)``: the project's live volume called
+        ``request.name`` when it matches the request, else a new one (see
+        :meth:`volumelib.Backend.create_volume`)."""
+        name = request.name
+        if not name:
+            raise exc.InvalidName(name=name, reason="an idempotent create needs a name")
+        project_id = runtime.settings().project_id
+        key = f"name:{project_id or ''}:{name}"
+        if len(key) > 255:
+            key = "name:" + hashlib.sha256(key.encode()).hexdigest()
+        store = backend.persistence
+        manager = LeaseManager(store)
+        deadline = time.monotonic() + 2 * runtime.settings().operation_lease_ttl
+        delay = 0.02
+        while True:
+            try:
+                with manager.operation(key, "create_volume"):
+                    found = [v for v in store.get_volumes(volume_name=name)
+                             if v.project_id == project_id and v.status not in
+                             (Status.DELETING, Status.ERROR_DELETING, Status.DELETED)]
+                    if not found:
+                        return cls._create(backend, request, driver_method="create_volume",
+                                           call=lambda drv, info: drv.create_volume(info))
+                    vol = sorted(found, key=lambda v: (v.created_at is None,
+                                                       v.created_at, v.id))[0]
+                    differences = request.differences(vol, backend.id)
+                    if id_given and vol.id != request.id:
+                        differences["id"] = {"existing": vol.id, "requested": request.id}
+                    if differences:
+                        raise exc.NameConflict(resource="Volume", name=name,
+                                               project_id=project_id,
+                                               differences=differences, volume_id=vol.id)
+                    live = runtime.get_backend(vol.backend_name, required=False)
+                    vol._bind(live if live is not None else backend)
+                    LOG.debug("idempotent create of %r: volume %s exists", name, vol.id)
+                    return vol
+            except exc.ResourceBusy:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
     # -- operations ------------------------------------------------------------------
 
     def create_snapshot(self, name: str | None = None, description: str | None = None,
                         metadata: dict[str, str] | None = None,
                         id: str | None = None) -> Snapshot:
-        """Take a snapshot. The volume must be ``available`` or ``in-use``."""
-        from volumelib.objects.snapshot import Snapshot
+        """Take a snapshot. The volume must be ``available`` or ``in-use``.
+
+        Raises:
+            ResourceBusy: another caller is operating on this volume; nothing changed.
+            QuotaExceeded: the project's ``snapshots`` limit; nothing stored.
+        """
         return Snapshot._create(self, name=name, description=description,
                                 metadata=metadata, id=id)
 
@@ -126,28 +320,35 @@ class Volume(StoredObject):
         """
         if size is not None:
             size = validation.check_size(size)
-        with self._operation("clone"):
+        with self._exclusive("clone"):
             self._reload()
             self._require_status({Status.AVAILABLE, Status.IN_USE}, "clone")
-            size = self.size if size is None else size
-            if size < self.size:
-                raise exc.InvalidSize(size=size,
-                                      reason=f"a clone cannot be smaller than its source "
-                                             f"({self.size} GiB)")
             backend = self.backend
+            request = Volume._prepare(
+                backend, size=self.size if size is None else size, name=name,
+                description=description, metadata=metadata, id=id,
+                volume_type=self._type_ref() if volume_type is None else volume_type,
+                source_volid=self.id, minimum=self.size)
             if Capability.CLONE not in backend.capabilities:
                 raise exc.NotSupported(operation="clone", driver=backend.driver_name)
             src = self.info()
-            return backend._create_volume(
-                size=size, name=name, description=description, metadata=metadata, id=id,
-                volume_type=self._type_ref() if volume_type is None else volume_type,
-                source_volid=self.id, operation="create_cloned_volume",
-                call=lambda drv, info: drv.create_cloned_volume(info, src))
+            return Volume._create(backend, request, driver_method="create_cloned_volume",
+                                  call=lambda drv, info: drv.create_cloned_volume(info, src))
 
-    def _type_ref(self) -> dict[str, Any] | str:
-        if self.volume_type_id:
-            return self.volume_type_id
-        return dict(self.volume_type)
+    def _create_from_snapshot(self, snapshot: Snapshot, *, size: int | None,
+                              **args: Any) -> Volume:
+        """A new volume holding ``snapshot`` (one of this volume's) on this volume's
+        backend; :meth:`Snapshot.create_volume` checks the snapshot first."""
+        volume_type = args.pop("volume_type", None)
+        request = Volume._prepare(
+            snapshot.backend, size=snapshot.volume_size if size is None else size,
+            volume_type=self._type_ref() if volume_type is None else volume_type,
+            snapshot_id=snapshot.id, minimum=snapshot.volume_size, **args)
+        info = snapshot.info(self)
+        return Volume._create(snapshot.backend, request,
+                              driver_method="create_volume_from_snapshot",
+                              call=lambda drv, vinfo: drv.create_volume_from_snapshot(vinfo,
+                                                                                       info))
 
     def extend(self, new_size: int) -> int:
         """Grow to ``new_size`` GiB. Returns the new size in bytes.
@@ -159,12 +360,11 @@ class Volume(StoredObject):
             QuotaExceeded: the project's ``gigabytes`` limit; nothing changed.
         """
         new_size = validation.check_size(new_size, what="new size")
-        with self._operation("extend"):
+        with self._exclusive("extend"):
             self._reload()
             return self._extend(new_size)
 
     def _extend(self, new_size: int) -> int:
-        from volumelib.control import quotas
         self._require_status({Status.AVAILABLE, Status.IN_USE}, "extend")
         if new_size <= self.size:
             raise exc.InvalidSize(size=new_size,
@@ -184,7 +384,7 @@ class Volume(StoredObject):
         except Exception:
             reservation.cancel()
             raise
-        core.checkpoint("volume.extend.intent_stored")
+        checkpoints.checkpoint("volume.extend.intent_stored")
         try:
             call_driver(backend, "extend_volume", backend.driver.extend_volume,
                         self.info(), new_size, resource_id=self.id)
@@ -192,7 +392,7 @@ class Volume(StoredObject):
             reservation.cancel()
             self._settle(Status.ERROR_EXTENDING)
             raise
-        core.checkpoint("volume.extend.driver_done")
+        checkpoints.checkpoint("volume.extend.driver_done")
         self.size = new_size
         self.status = self.previous_status or Status.AVAILABLE
         self.previous_status = None
@@ -200,8 +400,11 @@ class Volume(StoredObject):
         return new_size * GiB
 
     def revert_to_snapshot(self, snapshot: Snapshot | str) -> None:
-        """Make this volume's data the snapshot's again (size is kept)."""
-        from volumelib.objects.snapshot import Snapshot
+        """Make this volume's data the snapshot's again (size is kept).
+
+        Raises:
+            ResourceBusy: another caller is operating on this volume; nothing changed.
+        """
         if isinstance(snapshot, str):
             found = self.persistence.get_snapshots(snapshot_id=snapshot)
             if not found:
@@ -209,7 +412,7 @@ class Volume(StoredObject):
             snapshot = found[0]
         if not isinstance(snapshot, Snapshot):
             raise exc.InvalidArgument(reason=f"not a snapshot: {snapshot!r:.60}")
-        with self._operation("revert"):
+        with self._exclusive("revert"):
             self._reload()
             snapshot._reload()
             self._revert(snapshot)
@@ -230,40 +433,31 @@ class Volume(StoredObject):
         self.previous_status = self.status
         self.status = Status.REVERTING
         self._save_own("status", "previous_status", expect=checked)
-        core.checkpoint("volume.revert.intent_stored")
+        checkpoints.checkpoint("volume.revert.intent_stored")
         try:
             call_driver(backend, "revert_to_snapshot", backend.driver.revert_to_snapshot,
                         self.info(), snapshot.info(self), resource_id=self.id)
         except Exception:
             self._settle(Status.ERROR)
             raise
-        core.checkpoint("volume.revert.driver_done")
+        checkpoints.checkpoint("volume.revert.driver_done")
         self.status = Status.AVAILABLE
         self.previous_status = None
         self._save_own("status", "previous_status")
 
     def delete(self) -> None:
-        """Delete the volume. Refused while it has connections or snapshots.
-
-        Deleting an already deleted volume object (or one another process deleted
-        meanwhile) is a no-op.
+        """Delete the volume. Refused while it has connections or snapshots, or is in
+        a group. A repeated delete (this object's, or of a volume another process
+        deleted meanwhile) is a no-op.
 
         Raises:
             ResourceBusy: another caller is operating on this volume; nothing changed.
+            VolumeInUse, HasSnapshots, InvalidState: nothing changed.
+            BackendError: the driver failed; the volume is stored ``error_deleting``.
         """
-        if self.status == Status.DELETED:
-            return
-        with self._operation("delete"):
-            try:
-                self._reload()
-            except exc.VolumeNotFound:
-                self._values["status"] = Status.DELETED
-                self.obj_reset_changes()
-                return
-            self._delete()
+        self._delete_under_lease()
 
     def _delete(self) -> None:
-        from volumelib.control import quotas
         if self.status == Status.DELETED:
             return
         conns = self.connections
@@ -282,24 +476,22 @@ class Volume(StoredObject):
         checked = {"status": self.status}
         self.status = Status.DELETING
         self._save_own("status", expect=checked)
-        core.checkpoint("volume.delete.intent_stored")
+        checkpoints.checkpoint("volume.delete.intent_stored")
         try:
             call_driver(backend, "delete_volume", backend.driver.delete_volume, self.info(),
                         resource_id=self.id)
         except Exception:
             self._settle(Status.ERROR_DELETING)
             raise
-        core.checkpoint("volume.delete.driver_done")
+        checkpoints.checkpoint("volume.delete.driver_done")
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, volumes=1, gigabytes=self.size)
-
 
     # -- connections -----------------------------------------------------------------
 
     def connect(self, connector_properties: Any, attach_mode: str = "rw") -> Connection:
         """Controller side: export the volume to the host described by
         ``connector_properties`` and return the persisted ``Connection``."""
-        from volumelib.objects.connection import Connection
         return Connection._connect(self, connector_properties, attach_mode=attach_mode)
 
     def disconnect(self, connection: Connection | None = None, force: bool = False) -> None:
@@ -316,11 +508,10 @@ class Volume(StoredObject):
         Raises:
             NotSupported: the driver cannot attach locally (e.g. not running as root).
         """
-        with self._operation("attach"):
+        with self._exclusive("attach"):
             return self._attach(attach_mode)
 
     def _attach(self, attach_mode: str) -> Connection:
-        from volumelib import brick
         backend = self.backend
         self._reload()
         self._require_live()
@@ -331,7 +522,7 @@ class Volume(StoredObject):
                 f"the file driver needs root and losetup)",
                 operation="attach", driver=backend.driver_name)
         props = brick.get_connector_properties()
-        props["host"] = core.settings().host
+        props["host"] = runtime.settings().host
         conn = self.connect(props, attach_mode=attach_mode)
         try:
             conn.attach()
@@ -345,11 +536,11 @@ class Volume(StoredObject):
 
     def detach(self, force: bool = False) -> None:
         """Undo :meth:`attach` on this host: os-brick detach, then disconnect."""
-        with self._operation("detach"):
+        with self._exclusive("detach"):
             self._detach(force)
 
     def _detach(self, force: bool) -> None:
-        host = core.settings().host
+        host = runtime.settings().host
         mine = [c for c in self.connections
                 if (c.connector or {}).get("host") == host and c.attached]
         if not mine:
@@ -359,9 +550,3 @@ class Volume(StoredObject):
             conn.detach(force=force)
             conn.disconnect(force=force)
         self.refresh()
-
-    @classmethod
-    def _new(cls, backend: Backend, **values: Any) -> Volume:
-        vol = cls(**values)
-        vol._bind(backend, backend.persistence)
-        return vol

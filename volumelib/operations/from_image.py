@@ -39,9 +39,9 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import core, validation
+from volumelib import brick, checkpoints, runtime
 from volumelib import exceptions as exc
 from volumelib.drivers.types import (
     Capability,
@@ -53,36 +53,32 @@ from volumelib.image_cache import convert, fetch
 from volumelib.image_cache import exceptions as ic_exc
 from volumelib.image_cache.base import ImageCacheDriver
 from volumelib.image_cache.fetch import Image, ProgressFn, SourceInfo
+from volumelib.image_cache.volume_cache import (
+    ENTRY_PREFIX,
+    IMAGE_VOLUME_MARK,
+    VOLUME_PREFIX,
+    entry_key,
+    load_entry,
+)
 from volumelib.image_cache.writer import parse_checksum
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
-    from volumelib.objects import Volume
+from volumelib.objects.volume import GiB, Volume, VolumeRequest
+from volumelib.protocols import BackendLike
+from volumelib.records.key_value import KeyValue
 
 __all__ = [
-    "ENTRY_PREFIX",
-    "VOLUME_PREFIX",
     "create_volume_from_image",
     "delete_image_volume_cache",
-    "entry_for_volume",
     "list_image_volume_cache",
 ]
 
 LOG = logging.getLogger(__name__)
-
-GiB = 1024 ** 3
-#: Key-value keys of tier 2: an entry per (backend, image), and volume id -> entry key.
-ENTRY_PREFIX = "volumelib.image-volume-cache.entry."
-VOLUME_PREFIX = "volumelib.image-volume-cache.volume."
-#: Metadata key marking a volume as a tier 2 image-volume.
-IMAGE_VOLUME_MARK = "volumelib_image_volume_cache"
 
 
 def _noop(phase: str, done: float, total: float | None) -> None:
     pass
 
 
-def create_volume_from_image(backend: Backend, image: Any, *, size: Any,
+def create_volume_from_image(backend: BackendLike, image: Any, *, size: Any,
                              image_cache: ImageCacheDriver | None = None,
                              image_volume_cache: bool | None = None,
                              progress: ProgressFn | None = None, timeout: float = 60.0,
@@ -105,7 +101,8 @@ def create_volume_from_image(backend: Backend, image: Any, *, size: Any,
         BackendError: the driver failed; the volume is stored ``error`` and its storage
         object removed.
     """
-    size = _validate(backend, size, volume)
+    request = Volume._prepare(backend, size=size, **_volume_args(volume))
+    size = request.size
     image = Image.of(image)
     if image_cache is not None and not isinstance(image_cache, ImageCacheDriver):
         raise exc.InvalidArgument(reason=f"image_cache must be an ImageCacheDriver, not "
@@ -121,36 +118,21 @@ def create_volume_from_image(backend: Backend, image: Any, *, size: Any,
             found = _valid_entry(backend, image, info)
             if found is not None:
                 _check_fits(image, found[0]["virtual_size"], size)
-                return _clone(backend, found, size, volume, progress)
+                return _clone(backend, found, request, progress)
     with _local_image(image, info, image_cache, progress, timeout) as (path, img, checksum):
         _check_fits(image, img.virtual_size, size)
         if not tier2:
-            return _create_and_write(backend, path, img, image, size, volume, progress)
+            return _create_and_write(backend, path, img, image, request, progress)
         with _tier2_lock(backend, image, image_cache, exclusive=True):
             found = _valid_entry(backend, image, info)
             if found is None:
                 _drop_entry(backend, image.id)
                 found = _build_image_volume(backend, image, info, path, img, checksum,
                                             progress)
-            return _clone(backend, found, size, volume, progress)
+            return _clone(backend, found, request, progress)
 
 
 # -- checks ------------------------------------------------------------------------
-
-def _validate(backend: Backend, size: Any, volume: Mapping[str, Any]) -> int:
-    """What ``_create_volume`` would refuse, refused before any download."""
-    args = _volume_args(volume)
-    size = validation.check_size(size)
-    validation.check_name(args["name"])
-    validation.check_description(args["description"])
-    validation.check_metadata(args["metadata"])
-    if args["id"] is not None and backend.persistence.get_volumes(
-            volume_id=validation.check_id(args["id"])):
-        raise exc.AlreadyExists(resource="Volume", id=args["id"])
-    backend._resolve_type(args["volume_type"])
-    backend.driver.check_capacity(size)
-    return size
-
 
 def _check_fits(image: Image, virtual_size: int, size: int) -> None:
     if virtual_size > size * GiB:
@@ -159,7 +141,7 @@ def _check_fits(image: Image, virtual_size: int, size: int) -> None:
                                    min_size=math.ceil(virtual_size / GiB))
 
 
-def _check_writable(backend: Backend) -> None:
+def _check_writable(backend: BackendLike) -> None:
     """Raise ``NotSupported`` unless image data can be written into this backend's
     volumes from here: a driver with ``volume_path``, or a local attach as root."""
     if callable(getattr(backend.driver, "volume_path", None)):
@@ -173,7 +155,7 @@ def _check_writable(backend: Backend) -> None:
         operation="create_volume from an image", driver=backend.driver_name)
 
 
-def _tier2_enabled(backend: Backend, flag: bool | None) -> bool:
+def _tier2_enabled(backend: BackendLike, flag: bool | None) -> bool:
     caps = backend.capabilities
     if flag is None:
         return Capability.CLONE in caps and bool(
@@ -285,27 +267,27 @@ def _verify_file(image: Image, path: str) -> None:
 
 # -- writing a volume ---------------------------------------------------------------------
 
-def _create_and_write(backend: Backend, src: str, img: convert.ImageInfo, image: Image,
-                      size: int, volume: Mapping[str, Any], progress: ProgressFn) -> Volume:
+def _create_and_write(backend: BackendLike, src: str, img: convert.ImageInfo, image: Image,
+                      request: VolumeRequest, progress: ProgressFn) -> Volume:
     """Store the intent, create the volume, write the image into it."""
 
     def call(driver: Any, info: VolumeInfo) -> Any:
         update = driver.create_volume(info)
         try:
-            core.checkpoint("image.create.volume_created")  # empty, not yet written
+            checkpoints.checkpoint("image.create.volume_created")  # empty, not yet written
             if update:
                 info = VolumeInfo.from_dict({**info.to_dict(), **{
                     k: v for k, v in dict(update).items()
                     if k in ("provider_location", "provider_id")}})
             _write_image(backend, driver, info, src, img, image, progress)
-            core.checkpoint("image.create.written")
+            checkpoints.checkpoint("image.create.written")
         except BaseException:
             _remove_storage(backend, driver, info)
             raise
         return update
 
-    return backend._create_volume(size=size, operation="create_volume_from_image",
-                                  call=call, **_volume_args(volume))
+    return Volume._create(backend, request, driver_method="create_volume_from_image",
+                          call=call)
 
 
 def _volume_args(volume: Mapping[str, Any]) -> dict[str, Any]:
@@ -316,7 +298,7 @@ def _volume_args(volume: Mapping[str, Any]) -> dict[str, Any]:
     return {k: volume.get(k) for k in known}
 
 
-def _write_image(backend: Backend, driver: Any, info: VolumeInfo, src: str,
+def _write_image(backend: BackendLike, driver: Any, info: VolumeInfo, src: str,
                  img: convert.ImageInfo, image: Image, progress: ProgressFn) -> None:
     def pct(value: float) -> None:
         progress("convert", value, 100)
@@ -326,9 +308,8 @@ def _write_image(backend: Backend, driver: Any, info: VolumeInfo, src: str,
         convert.convert(src, img.format, volume_path(info.id), target_is_zero=True,
                         progress=pct, name=image.source)
         return
-    from volumelib import brick
     props = ConnectorProperties.from_dict({**brick.get_connector_properties(),
-                                           "host": core.settings().host})
+                                           "host": runtime.settings().host})
     driver.create_export(info, props)
     try:
         ci = driver.initialize_connection(info, props)
@@ -344,7 +325,7 @@ def _write_image(backend: Backend, driver: Any, info: VolumeInfo, src: str,
         driver.remove_export(info)
 
 
-def _remove_storage(backend: Backend, driver: Any, info: VolumeInfo) -> None:
+def _remove_storage(backend: BackendLike, driver: Any, info: VolumeInfo) -> None:
     try:
         driver.delete_volume(info)
     except Exception:
@@ -354,21 +335,16 @@ def _remove_storage(backend: Backend, driver: Any, info: VolumeInfo) -> None:
 
 # -- tier 2 -------------------------------------------------------------------------------
 
-def _entry_key(backend_name: str, image_id: str) -> str:
-    return ENTRY_PREFIX + str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                         f"volumelib:{backend_name}:{image_id}"))
-
-
 @contextlib.contextmanager
-def _tier2_lock(backend: Backend, image: Image, cache: ImageCacheDriver | None, *,
+def _tier2_lock(backend: BackendLike, image: Image, cache: ImageCacheDriver | None, *,
                 exclusive: bool) -> Iterator[None]:
     """Shared while cloning from an image-volume, exclusive while replacing it; an
     flock, so other processes on this host take turns too."""
     directory = (os.path.join(cache.base_dir, ".locks") if cache is not None else
-                 core.settings().file_locks_path
+                 runtime.settings().file_locks_path
                  or os.path.join(tempfile.gettempdir(), "volumelib-locks"))
     os.makedirs(directory, 0o700, exist_ok=True)
-    path = os.path.join(directory, _entry_key(backend.id, image.id) + ".lock")
+    path = os.path.join(directory, entry_key(backend.id, image.id) + ".lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -377,21 +353,10 @@ def _tier2_lock(backend: Backend, image: Image, cache: ImageCacheDriver | None, 
         os.close(fd)
 
 
-def _load_entry(store: Any, key: str) -> dict[str, Any] | None:
-    found = store.get_key_values(key)
-    if not found or not found[0].value:
-        return None
-    try:
-        return json.loads(found[0].value)
-    except ValueError:
-        LOG.warning("unreadable image-volume cache entry %s", key)
-        return None
-
-
-def _valid_entry(backend: Backend, image: Image, info: SourceInfo
+def _valid_entry(backend: BackendLike, image: Image, info: SourceInfo
                  ) -> tuple[dict[str, Any], Volume] | None:
     """The entry and its available image-volume, if they are for this version."""
-    entry = _load_entry(backend.persistence, _entry_key(backend.id, image.id))
+    entry = load_entry(backend.persistence, entry_key(backend.id, image.id))
     if entry is None:
         return None
     if entry.get("image_updated_at", "") != (info.version or "") or not _checksum_ok(
@@ -411,18 +376,18 @@ def _now() -> str:
     return datetime.datetime.now(utc).isoformat()
 
 
-def _build_image_volume(backend: Backend, image: Image, info: SourceInfo, src: str,
+def _build_image_volume(backend: BackendLike, image: Image, info: SourceInfo, src: str,
                         img: convert.ImageInfo, checksum: str | None,
                         progress: ProgressFn) -> tuple[dict[str, Any], Volume]:
-    from volumelib.objects import KeyValue
-    size = max(1, math.ceil(img.virtual_size / GiB))
     vol_id = str(uuid.uuid4())
+    request = Volume._prepare(
+        backend, size=max(1, math.ceil(img.virtual_size / GiB)), id=vol_id,
+        name=f"image-{image.id}",
+        description=f"image-volume cache of {image.source}"[:1024],
+        metadata={IMAGE_VOLUME_MARK: "true", "image_id": image.id,
+                  "image_source": image.source[:1024]})
     try:
-        vol = _create_and_write(backend, src, img, image, size, {
-            "id": vol_id, "name": f"image-{image.id}",
-            "description": f"image-volume cache of {image.source}"[:1024],
-            "metadata": {IMAGE_VOLUME_MARK: "true", "image_id": image.id,
-                         "image_source": image.source[:1024]}}, progress)
+        vol = _create_and_write(backend, src, img, image, request, progress)
     except BaseException:
         # Its storage is gone already; an error record of an internal cache object
         # would only be clutter the user never asked for.
@@ -431,7 +396,7 @@ def _build_image_volume(backend: Backend, image: Image, info: SourceInfo, src: s
             with contextlib.suppress(exc.VolumelibError):
                 failed.delete()
         raise
-    key = _entry_key(backend.id, image.id)
+    key = entry_key(backend.id, image.id)
     entry = {"id": key, "host": backend.id, "backend_name": backend.id,
              "image_id": image.id, "image_source": image.source,
              "image_updated_at": info.version or "", "image_checksum": checksum,
@@ -445,9 +410,8 @@ def _build_image_volume(backend: Backend, image: Image, info: SourceInfo, src: s
     return entry, vol
 
 
-def _clone(backend: Backend, found: tuple[dict[str, Any], Volume], size: int,
-           volume: Mapping[str, Any], progress: ProgressFn) -> Volume:
-    from volumelib.objects import KeyValue
+def _clone(backend: BackendLike, found: tuple[dict[str, Any], Volume],
+           request: VolumeRequest, progress: ProgressFn) -> Volume:
     entry, image_vol = found
     src = image_vol.info()
     progress("clone", 0, 1)
@@ -461,20 +425,19 @@ def _clone(backend: Backend, found: tuple[dict[str, Any], Volume], size: int,
             _remove_storage(backend, driver, info)
             raise
 
-    vol = backend._create_volume(size=size, operation="create_cloned_volume", call=call,
-                                 **_volume_args(volume))
+    vol = Volume._create(backend, request, driver_method="create_cloned_volume", call=call)
     entry["last_used"] = _now()
     backend.persistence.set_key_value(KeyValue(entry["id"], json.dumps(entry, sort_keys=True)))
     progress("clone", 1, 1)
     return vol
 
 
-def _drop_entry(backend: Backend, image_id: str) -> bool:
+def _drop_entry(backend: BackendLike, image_id: str) -> bool:
     """Forget the entry of ``image_id`` and delete its image-volume (kept, unmarked, if
     it cannot be deleted: attached, with snapshots...). Whether there was one."""
     store = backend.persistence
-    key = _entry_key(backend.id, image_id)
-    entry = _load_entry(store, key)
+    key = entry_key(backend.id, image_id)
+    entry = load_entry(store, key)
     if entry is None:
         store.delete_key_value(key)
         return False
@@ -489,28 +452,16 @@ def _drop_entry(backend: Backend, image_id: str) -> bool:
     return True
 
 
-def entry_for_volume(store: Any, volume_id: str) -> dict[str, Any] | None:
-    """The tier 2 entry whose image-volume is ``volume_id``, or ``None`` (what
-    ``db.image_volume_cache_get_by_volume_id`` returns)."""
-    found = store.get_key_values(VOLUME_PREFIX + str(volume_id))
-    if not found or not found[0].value:
-        return None
-    entry = _load_entry(store, found[0].value)
-    if entry is None or entry.get("volume_id") != volume_id:
-        return None
-    return entry
-
-
-def list_image_volume_cache(backend: Backend) -> list[dict[str, Any]]:
+def list_image_volume_cache(backend: BackendLike) -> list[dict[str, Any]]:
     """The tier 2 entries of ``backend``, by image id."""
-    entries = [_load_entry(backend.persistence, kv.key)
+    entries = [load_entry(backend.persistence, kv.key)
                for kv in backend.persistence.get_key_values()
                if kv.key.startswith(ENTRY_PREFIX)]
     return sorted((e for e in entries if e and e.get("backend_name") == backend.id),
                   key=lambda e: e["image_id"])
 
 
-def delete_image_volume_cache(backend: Backend, image_id: str | None = None) -> int:
+def delete_image_volume_cache(backend: BackendLike, image_id: str | None = None) -> int:
     """Delete the image-volume of ``image_id`` (``None``: all) of ``backend``, and any
     marked image-volume no entry refers to (left by a crash between building one and
     recording it). Returns how many image-volumes went."""

@@ -52,15 +52,16 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib.control import quotas
+from volumelib.control.leases import LeaseManager
 from volumelib.drivers.types import ConnectorProperties
-from volumelib.objects.common import Status, call_driver
 from volumelib.objects.connection import ConnectionStatus
-
-if TYPE_CHECKING:
-    from volumelib.backend import Backend
+from volumelib.objects.driver_calls import call_driver
+from volumelib.protocols import BackendLike
+from volumelib.records.stored import Status
 
 __all__ = ["collect"]
 
@@ -74,7 +75,7 @@ def _stale(obj: Any, cutoff: datetime.datetime | None) -> bool:
     return stamp is None or stamp <= cutoff
 
 
-def collect(backend: Backend, *, older_than: float | None = 600,
+def collect(backend: BackendLike, *, older_than: float | None = 600,
             dry_run: bool = False) -> dict[str, Any]:
     """Reconcile ``backend``'s records and storage. Returns a report of every action."""
     if older_than is not None and (isinstance(older_than, bool)
@@ -90,7 +91,7 @@ def collect(backend: Backend, *, older_than: float | None = 600,
     if dry_run:
         return _collect(backend, report, cutoff, dry_run)
     try:
-        with backend.leases.operation(f"gc:{backend.id}", "gc",
+        with LeaseManager(backend.persistence).operation(f"gc:{backend.id}", "gc",
                                       stale_before=_lease_cutoff(cutoff)):
             return _collect(backend, report, cutoff, dry_run)
     except exc.ResourceBusy as e:
@@ -105,10 +106,10 @@ def _lease_cutoff(cutoff: datetime.datetime | None) -> datetime.datetime:
     return cutoff or datetime.datetime.now(datetime.timezone.utc)
 
 
-def _collect(backend: Backend, report: dict[str, Any], cutoff: datetime.datetime | None,
+def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.datetime | None,
              dry_run: bool) -> dict[str, Any]:
     store = backend.persistence
-    leases = backend.leases
+    leases = LeaseManager(store)
     lease_cutoff = _lease_cutoff(cutoff)
 
     def act(kind: str, obj_id: str, action: str, func: Any, record: Any = None,
@@ -260,8 +261,7 @@ def _mark_group_snapshot(gs: Any, status: str) -> None:
     _set_status(gs, status)
 
 
-def _drop_volume(backend: Backend, vol: Any) -> None:
-    from volumelib.control import quotas
+def _drop_volume(backend: BackendLike, vol: Any) -> None:
     was_creating = vol.status == Status.CREATING
     vol.status = Status.DELETING
     vol.save()
@@ -276,8 +276,7 @@ def _drop_volume(backend: Backend, vol: Any) -> None:
     quotas.give_back(backend.persistence, vol.project_id, volumes=1, gigabytes=vol.size)
 
 
-def _drop_snapshot(backend: Backend, snap: Any) -> None:
-    from volumelib.control import quotas
+def _drop_snapshot(backend: BackendLike, snap: Any) -> None:
     snap.status = Status.DELETING
     snap.save()
     call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, snap.info(),
@@ -286,7 +285,7 @@ def _drop_snapshot(backend: Backend, snap: Any) -> None:
     quotas.give_back(backend.persistence, snap.project_id, snapshots=1)
 
 
-def _drop_connection(backend: Backend, conn: Any) -> None:
+def _drop_connection(backend: BackendLike, conn: Any) -> None:
     vol = conn.volume
     others = [c for c in vol.connections if c.id != conn.id]
     props = ConnectorProperties.from_dict(conn.connector or {})

@@ -18,8 +18,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from volumelib.records.stored import StoredObject
 from volumelib.versioned import fields, utcnow
-from volumelib.objects.stored import StoredObject
 
 __all__ = ["Pool", "Lease", "Quota", "QUOTA_RESOURCES", "UNLIMITED"]
 

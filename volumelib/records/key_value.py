@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from volumelib.objects.stored import StoredObject
+from volumelib.records.stored import StoredObject
 from volumelib.versioned import fields
 
 __all__ = ["KeyValue"]

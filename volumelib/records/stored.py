@@ -10,7 +10,6 @@ the row's version (:mod:`volumelib.persistence.base`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from volumelib import exceptions as exc

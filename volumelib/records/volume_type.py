@@ -9,8 +9,8 @@ from typing import Any
 from volumelib import exceptions as exc
 from volumelib import specs as spec_syntax
 from volumelib import validation
-from volumelib.objects.stored import TIMESTAMP_FIELDS, StoredObject
 from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.records.stored import TIMESTAMP_FIELDS, StoredObject
 from volumelib.versioned import fields
 
 __all__ = ["VolumeType", "get_volume_type", "resolve_volume_type"]

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 __all__ = ["not_applicable", "require_capabilities", "NOT_APPLICABLE_PREFIX"]
 
 NOT_APPLICABLE_PREFIX = "N/A:"
@@ -32,7 +34,6 @@ NOT_APPLICABLE_PREFIX = "N/A:"
 
 def not_applicable(reason: str) -> None:
     """Skip: this test does not apply to this backend (not missing work)."""
-    import pytest
 
     pytest.skip(f"{NOT_APPLICABLE_PREFIX} {reason}")
 

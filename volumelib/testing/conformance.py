@@ -44,6 +44,10 @@ from typing import Any, TextIO
 
 import pytest
 
+import volumelib
+from volumelib import __version__
+from volumelib import exceptions as exc
+from volumelib.cli import config as cli_config
 from volumelib.cli.config import backend_kwargs
 from volumelib.drivers.types import Capability
 from volumelib.testing import NOT_APPLICABLE_PREFIX
@@ -109,7 +113,6 @@ def _store_label(store: Any) -> str:
 
 
 def _stores(raw: Mapping[str, Any], persistence_config: Any) -> list[Any]:
-    from volumelib import exceptions as exc
     stores = raw.get("persistence")
     if stores is None:
         return [persistence_config or "memory"]
@@ -129,8 +132,6 @@ def targets_from_config(path: str, only: Sequence[str] = ()) -> list[Target]:
     Raises:
         InvalidConfig: a bad file, no backend, or ``only`` names a missing backend.
     """
-    from volumelib import exceptions as exc
-    from volumelib.cli import config as cli_config
 
     cfg = cli_config.load(path, environ={})
     if not cfg.backends:
@@ -199,7 +200,6 @@ class KitFixtures(suite.DriverFixtures):
 
     @pytest.fixture
     def backend(self, request: pytest.FixtureRequest, volumelib_target: str) -> Iterator[Any]:
-        import volumelib
         target = request.config.stash[_TARGETS][volumelib_target]
         volumelib.setup(persistence_config=_persistence_config(target.store))
         backend = volumelib.Backend(**backend_kwargs(target.backend))
@@ -350,7 +350,6 @@ def _target_ok(target: Target, results: list[Result]) -> bool:
 
 def _probe(target: Target) -> None:
     """Build the backend once to learn its capabilities (and fail early)."""
-    import volumelib
     try:
         volumelib.setup(persistence_config=_persistence_config(target.store))
         backend = volumelib.Backend(**backend_kwargs(target.backend))
@@ -366,7 +365,6 @@ def _probe(target: Target) -> None:
 
 def render_report(targets: list[Target], results: list[Result], config_path: str) -> str:
     """The human summary."""
-    from volumelib import __version__
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")  # noqa: UP017
     lines = [f"volumelib conformance report (volumelib {__version__}, {now})",
              f"configuration: {config_path}", ""]
@@ -477,7 +475,6 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--volumelib-config", None)
     if not path or config.pluginmanager.has_plugin("volumelib-conformance-targets"):
         return
-    from volumelib import exceptions as exc
     try:
         targets = targets_from_config(path, config.getoption("--volumelib-backend"))
     except exc.InvalidArgument as e:
@@ -543,7 +540,6 @@ def run(config_path: str, *, junit_xml: str | None = None, report: str | None = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``volumelib-conformance`` console script."""
-    from volumelib import exceptions as exc
 
     parser = argparse.ArgumentParser(
         prog="volumelib-conformance",

@@ -37,10 +37,22 @@ import pytest
 
 import volumelib
 from volumelib import exceptions as exc
-from volumelib.objects import (Connection, Group, GroupSnapshot, KeyValue, Snapshot,
-                               Volume, VolumeType)
-from volumelib.testing.persistence_control import (ControlKindTests, LeaseTests,
-                                                   PoolTests, QuotaTests)
+from volumelib.objects import (
+    Connection,
+    Group,
+    GroupSnapshot,
+    KeyValue,
+    Snapshot,
+    Volume,
+    VolumeType,
+)
+from volumelib.persistence.memory import MemoryPersistence
+from volumelib.testing.persistence_control import (
+    ControlKindTests,
+    LeaseTests,
+    PoolTests,
+    QuotaTests,
+)
 
 __all__ = ["PersistenceFixtures", "PersistenceSuite", "VolumeTests", "ConcurrencyTests",
            "DeleteTests", "RoundTripTests", "SnapshotConnectionTests", "KeyValueTests",
@@ -97,7 +109,6 @@ class PersistenceFixtures:
 
     @pytest.fixture
     def other_store(self) -> Iterator[Any]:
-        from volumelib.persistence.memory import MemoryPersistence
         other = MemoryPersistence()
         yield other
         other.close()

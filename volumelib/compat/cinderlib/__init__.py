@@ -30,8 +30,12 @@ from typing import Any
 
 from volumelib._version import __version__
 from volumelib.compat.cinderlib import exception
-from volumelib.compat.cinderlib.backend import (DEFAULT_PROJECT_ID, DEFAULT_USER_ID,
-                                                Backend, setup)
+from volumelib.compat.cinderlib.backend import (
+    DEFAULT_PROJECT_ID,
+    DEFAULT_USER_ID,
+    Backend,
+    setup,
+)
 from volumelib.compat.cinderlib.objects import Connection, Snapshot, Volume
 from volumelib.compat.cinderlib.serialization import dump, dumps, json, jsons, load
 from volumelib.objects import KeyValue
@@ -67,9 +71,9 @@ def get_connector_properties(root_helper: str | None = None, my_ip: str | None =
     in-process); ``host`` defaults to the ``host`` given to ``setup``.
     """
     import volumelib
-    from volumelib import core
+    from volumelib import runtime
     props = volumelib.get_connector_properties(multipath, enforce_multipath, my_ip)
-    props["host"] = host or core.settings().host
+    props["host"] = host or runtime.settings().host
     return props
 
 

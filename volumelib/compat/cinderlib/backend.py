@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import volumelib
-from volumelib import core
 from volumelib import exceptions as exc
+from volumelib import runtime
 from volumelib.compat.cinderlib import drivers as compat_drivers
 
 __all__ = ["Backend", "setup", "DEFAULT_PROJECT_ID", "DEFAULT_USER_ID"]
@@ -178,7 +178,7 @@ class Backend:
         if not cls.global_initialization:
             raise exc.InvalidState(resource="cinderlib", status="not set up",
                                    reason="set_persistence needs setup() first")
-        settings = core.settings()
+        settings = runtime.settings()
         volumelib.setup(persistence_config=persistence_config, project_id=cls.project_id,
                         user_id=cls.user_id, file_locks_path=settings.file_locks_path,
                         fail_on_missing_backend=cls.fail_on_missing_backend,

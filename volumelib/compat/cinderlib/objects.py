@@ -18,8 +18,8 @@ import threading
 import weakref
 from typing import Any, ClassVar
 
-from volumelib import core
 from volumelib import exceptions as exc
+from volumelib import runtime
 from volumelib.compat.cinderlib.backend import Backend, _PersistenceAttr
 from volumelib.compat.cinderlib.exception import NotLocal
 
@@ -150,7 +150,7 @@ class _Object:
     @classmethod
     def get_by_id(cls, obj_id: str) -> Any:
         """Raises: VolumeNotFound / SnapshotNotFound / ConnectionNotFound."""
-        store = core.persistence()
+        store = runtime.persistence()
         getter = {"Volume": (store.get_volumes, exc.VolumeNotFound, "volume_id"),
                   "Snapshot": (store.get_snapshots, exc.SnapshotNotFound, "snapshot_id"),
                   "Connection": (store.get_connections, exc.ConnectionNotFound,
@@ -223,7 +223,7 @@ class _Object:
             except Exception as e:  # noqa: BLE001 - translated at the boundary
                 raise exc.BackendError(backend_name=backend.id, operation=f"delete {self.id}",
                                        reason=f"{type(e).__name__}: {e}") from e
-        from volumelib.objects.base import utcnow
+        from volumelib.versioned import utcnow
         self._ovo.status = "deleted"
         self._ovo.deleted = True
         self._ovo.deleted_at = self._ovo.deleted_at or utcnow()
@@ -285,7 +285,7 @@ class Volume(_Named):
         """Cinder's ``host@backend#pool``."""
         backend = Backend.backends.get(self._ovo.backend_name)
         pool = backend.pool_names[0] if backend is not None else self._ovo.backend_name
-        return f"{core.settings().host}@{self._ovo.backend_name}#{pool}"
+        return f"{runtime.settings().host}@{self._ovo.backend_name}#{pool}"
 
     @property
     def snapshots(self) -> list[Snapshot]:
@@ -298,7 +298,7 @@ class Volume(_Named):
     @property
     def local_attach(self) -> Connection | None:
         """The connection attached on this host, if any (read from the store)."""
-        host = core.settings().host
+        host = runtime.settings().host
         for conn in self._ovo.connections:
             if conn.attached and conn.attached_host == host:
                 return wrap(conn)
@@ -319,7 +319,7 @@ class Volume(_Named):
 
     @classmethod
     def get_by_name(cls, volume_name: str) -> list[Volume]:
-        return wrap_all(core.persistence().get_volumes(volume_name=volume_name))
+        return wrap_all(runtime.persistence().get_volumes(volume_name=volume_name))
 
     # -- operations ----------------------------------------------------------------------
 
@@ -413,7 +413,7 @@ class Snapshot(_Named):
 
     @classmethod
     def get_by_name(cls, snapshot_name: str) -> list[Snapshot]:
-        return wrap_all(core.persistence().get_snapshots(snapshot_name=snapshot_name))
+        return wrap_all(runtime.persistence().get_snapshots(snapshot_name=snapshot_name))
 
     def create_volume(self, **new_vol_params: Any) -> Volume:
         """A new volume with the snapshot's data (``name``, ``description``, ``size``,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volumelib import core
+from volumelib import runtime
 
 __all__ = ["CompatPersistence", "current"]
 
@@ -109,7 +109,7 @@ _cache: dict[int, CompatPersistence] = {}
 
 def current() -> CompatPersistence:
     """The compat view of the store ``setup()`` chose."""
-    store = core.persistence()
+    store = runtime.persistence()
     view = _cache.get(id(store))
     if view is None or view.store is not store:
         _cache.clear()
