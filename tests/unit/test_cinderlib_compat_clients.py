@@ -9,8 +9,13 @@ compat layer's only.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import subprocess
+import sys
+import zipfile
 
 import pytest
 
@@ -18,6 +23,7 @@ import volumelib
 import volumelib.compat.cinderlib as cinderlib
 from tests.unit.test_cinderlib_compat import FAKE, cl  # noqa: F401  (the fixture)
 from volumelib import exceptions as exc
+from volumelib.compat import cinderlib_dist
 from volumelib.drivers.fake import FakeDriver
 
 GiB = 1024 ** 3
@@ -308,3 +314,40 @@ def test_list_supported_drivers_version_2_types_are_dicts(cl):  # noqa: F811
     assert fake["fake_capacity_gb"]["type"]["type_name"] == "integer value"
     assert {o["name"]: o["type"] for o in v1["FakeDriver"]["driver_options"]}[
         "fake_capacity_gb"] == "int"
+
+
+# -- the placeholder distributions ----------------------------------------------------------------
+
+def test_placeholder_wheels_are_valid_and_alias_on_first_import(tmp_path):
+    versions = cinderlib_dist.distribution_versions()
+    assert versions == {"cinderlib": f"5.2.0+volumelib.{volumelib.__version__}",
+                        "cinder": f"0+volumelib.{volumelib.__version__}"}
+    paths = cinderlib_dist.build_wheels(str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == [
+        f"cinderlib-{versions['cinderlib']}-py3-none-any.whl",
+        f"cinder-{versions['cinder']}-py3-none-any.whl"]
+    for path in paths:
+        with zipfile.ZipFile(path) as zf:
+            [record] = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
+            for line in zf.read(record).decode().splitlines():
+                member, digest, size = line.split(",")
+                if member == record:
+                    continue
+                data = zf.read(member)
+                want = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                assert digest == "sha256=" + want.decode() and int(size) == len(data)
+            [meta] = [n for n in zf.namelist() if n.endswith("METADATA")]
+            assert cinderlib_dist.MARKER in zf.read(meta).decode()
+    site = tmp_path / "site"
+    with zipfile.ZipFile(paths[0]) as zf:
+        zf.extractall(site)
+    assert (site / "volumelib-cinderlib-alias.pth").read_text() == \
+        "import _volumelib_cinderlib_alias\n"
+    code = (f"import site, sys; site.addsitedir({str(site)!r});"
+            "assert 'volumelib' not in sys.modules;"  # nothing imported at start-up
+            "import cinderlib; from cinderlib import objects;"
+            "print(cinderlib.__name__, objects.KeyValue.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["volumelib.compat.cinderlib", "volumelib.objects.misc"]
