@@ -180,6 +180,16 @@ def test_use_multipath_follows_connector_then_connection_info(backend):
     assert vol.connect({"host": "b"}).use_multipath is False
 
 
+def test_disconnecting_while_iterating_connections_reaches_them_all(backend):
+    vol = backend.create_volume(1, multiattach=True)
+    for host in ("a", "b", "c"):
+        vol.connect({"host": host})
+    assert len(vol._connections) == 3
+    for conn in vol.connections:  # a new list: disconnect edits vol._connections
+        conn.disconnect()
+    assert vol.connections == [] and vol._connections == [] and vol.status == "available"
+
+
 def test_admin_metadata_is_stored_with_the_volume(backend):
     vol = backend.create_volume(1)
     assert vol.admin_metadata == {} and vol._ovo.admin_metadata == {}

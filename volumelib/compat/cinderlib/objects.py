@@ -111,12 +111,11 @@ class Volume(NamedObject):
 
     @property
     def connections(self) -> list[Connection]:
-        """The volume's connections, read from the store. As in cinderlib this is the
-        list ``vol._connections`` holds (updated in place by each read)."""
+        """The volume's connections, read from the store (a new list; each read also
+        updates cinderlib's in-memory lists, :attr:`_connections`)."""
         conns = wrap_all(self._vl.connections)
         self._cache_connections(conns)
-        assert self._conn_cache is not None
-        return self._conn_cache
+        return list(conns)
 
     def _cache_connections(self, conns: list[Connection]) -> None:
         if self._conn_cache is None:
@@ -130,7 +129,8 @@ class Volume(NamedObject):
         """cinderlib's cache of the connections as last read (compatibility shim):
         ember appends the connections it creates and removes those it deletes."""
         if self._conn_cache is None:
-            return self.connections
+            self.connections
+        assert self._conn_cache is not None
         return self._conn_cache
 
     def _connection_removed(self, conn: Connection) -> None:
