@@ -5,6 +5,9 @@
 * :func:`install_cinderlib_alias`: optionally make ``import cinderlib`` resolve to it
   when the real cinderlib is not installed. Off unless called; nothing here runs at
   import.
+* :mod:`volumelib.compat.cinderlib_dist`: placeholder ``cinderlib`` and ``cinder``
+  distributions that turn the alias on in a whole environment, for programs built on
+  cinderlib (Ember-CSI): ``python -m volumelib.compat.cinderlib_dist install``.
 """
 
 from __future__ import annotations
