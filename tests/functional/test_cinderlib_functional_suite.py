@@ -24,6 +24,8 @@ from tests.helpers import requires_root, requires_tool
 from volumelib.drivers.file import loop
 from volumelib.testing.loopfs import loop_filesystem
 
+pytestmark = [pytest.mark.root, pytest.mark.xfs]
+
 #: ``test_stats_with_creation`` creates a volume of up to 5 GiB.
 FS_SIZE = 16 * 1024 ** 3
 

@@ -34,6 +34,8 @@ from tests.helpers import pread, pwrite, requires_root, requires_tool
 from volumelib.drivers.file import loop
 from volumelib.testing.loopfs import loop_filesystem
 
+pytestmark = pytest.mark.root
+
 GiB = 1024 ** 3
 WRITER = {"mode": "SINGLE_NODE_WRITER"}
 BLOCK = {"block": {}, "access_mode": WRITER}
@@ -127,6 +129,7 @@ def file_ember(clients: ClientVenv) -> Iterator[Ember]:
 
 # -- Identity ------------------------------------------------------------------------------
 
+@pytest.mark.xfs
 def test_identity(file_ember: Ember) -> None:
     from volumelib.compat.cinderlib_dist import distribution_versions
     from volumelib.drivers.file import FileDriver
@@ -149,6 +152,17 @@ def test_identity(file_ember: Ember) -> None:
     assert len(probes) == 1 and probes[0].value == "1"
     assert file_ember.identity("Probe") == {"ready": True}
     assert file_ember.store.get_key_values(probes[0].key)[0].value == "2"
+    rpcs = {c["rpc"]["type"] for c in
+            file_ember.controller("ControllerGetCapabilities")["capabilities"]}
+    assert {"CREATE_DELETE_VOLUME", "PUBLISH_UNPUBLISH_VOLUME", "LIST_VOLUMES",
+            "CREATE_DELETE_SNAPSHOT", "LIST_SNAPSHOTS", "CLONE_VOLUME",
+            "EXPAND_VOLUME"} <= rpcs
+    rpcs = {c["rpc"]["type"] for c in file_ember.node("NodeGetCapabilities")["capabilities"]}
+    assert {"STAGE_UNSTAGE_VOLUME", "GET_VOLUME_STATS"} <= rpcs
+    # the capacity is the file driver's free space on the XFS, from the backend's stats
+    capacity = int(file_ember.controller("GetCapacity")["available_capacity"])
+    fs = os.statvfs(file_ember.root)
+    assert abs(capacity - fs.f_bavail * fs.f_frsize) < 64 * 1024 ** 2
 
 
 # -- Controller ------------------------------------------------------------------------------
@@ -159,6 +173,7 @@ def _create(ember: Ember, name: str, gib: float, capability: dict[str, Any],
                             volume_capabilities=[capability], **extra)["volume"]
 
 
+@pytest.mark.xfs
 def test_controller_volumes_snapshots_clones_expand_delete(file_ember: Ember) -> None:
     ember = file_ember
     before = ember.files()
@@ -181,6 +196,12 @@ def test_controller_volumes_snapshots_clones_expand_delete(file_ember: Ember) ->
 
     listed = ember.controller("ListVolumes")["entries"]
     assert {"volume_id": vid, "capacity_bytes": str(GiB)} in [e["volume"] for e in listed]
+    # what the volume was made for, from the metadata ember stored with it
+    checked = ember.controller("ValidateVolumeCapabilities", volume_id=vid,
+                               volume_capabilities=[BLOCK])
+    assert checked["confirmed"]["volume_capabilities"] == [BLOCK]
+    assert "confirmed" not in ember.controller("ValidateVolumeCapabilities", volume_id=vid,
+                                               volume_capabilities=[MOUNT])
 
     pwrite(ember.volume_file(vid), 0, DATA)  # what the snapshot must keep
     snap = ember.controller("CreateSnapshot", name="snap-1",
@@ -292,6 +313,7 @@ def _unstage_and_unpublish(ember: Ember, vid: str, staging: str, conn: Any) -> N
     assert loop.devices_under(ember.root) == []
 
 
+@pytest.mark.xfs
 def test_block_volume_published_written_and_read(file_ember: Ember) -> None:
     ember = file_ember
     vid = _create(ember, "pvc-block", 1, BLOCK)["volume_id"]
@@ -334,6 +356,7 @@ def _debugfs(path: str, request: str) -> str:
     return result.stdout
 
 
+@pytest.mark.xfs
 def test_mount_volume_formatted_published_written_and_read(file_ember: Ember) -> None:
     ember = file_ember
     vid = _create(ember, "pvc-mount", 1, MOUNT)["volume_id"]
