@@ -48,8 +48,10 @@ CLIENT_SCRIPTS = os.path.join(ROOT, "tests", "cinderlib_clients")
 EMBER = "ember-csi==0.9.1"
 #: What Ember-CSI imports besides cinderlib and volumelib's own dependencies (its
 #: generated CSI code needs protobuf 3.x; it imports kubernetes at start), and ddt
-#: for cinderlib's functional tests.
-CLIENT_PINS = ("grpcio==1.85.3", "protobuf==3.20.3", "kubernetes==11.0.0",
+#: for cinderlib's functional tests. grpcio 1.81 and later (to 1.85 at least) make
+#: the children Ember-CSI forks for mount/mkfs abort now and then ("epoll_wait error:
+#: Bad file descriptor", grpc/grpc#43055); 1.78 does not.
+CLIENT_PINS = ("grpcio==1.78.0", "protobuf==3.20.3", "kubernetes==11.0.0",
                "pytz==2026.6", "ddt==1.7.2")
 #: Downloaded, never installed: its functional tests are run from the wheel.
 CINDERLIB = "cinderlib==5.2.0"

@@ -287,7 +287,7 @@ def _publish_and_stage(ember: Ember, vid: str, capability: dict[str, Any],
     assert ember.volume_row(vid).status == "in-use"
     assert conn.connection_info["driver_volume_type"] == "local"
     device = conn.connection_info["data"]["device_path"]
-    assert loop.devices_under(ember.root) == [device]
+    assert loop.devices_for_file(ember.volume_file(vid)) == [device]
     fields = ember.cinderlib_fields("connection", conn.id)
     assert fields["attached_host"] == node_id and fields["mountpoint"] == ""
     ember.node("NodeStageVolume", volume_id=vid, staging_target_path=staging,
@@ -310,7 +310,7 @@ def _unstage_and_unpublish(ember: Ember, vid: str, staging: str, conn: Any) -> N
     ember.controller("ControllerUnpublishVolume", volume_id=vid, node_id=node_id)
     assert ember.connections(vid) == [] and ember.volume_row(vid).status == "available"
     assert ember.cinderlib_fields("connection", conn.id) is None
-    assert loop.devices_under(ember.root) == []
+    assert loop.devices_for_file(ember.volume_file(vid)) == []
 
 
 @pytest.mark.xfs
