@@ -361,3 +361,18 @@ def test_placeholder_wheels_are_valid_and_alias_on_first_import(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["volumelib.compat.cinderlib", "volumelib.objects.misc"]
+
+
+def test_placeholder_install_refuses_to_replace_a_real_cinderlib(tmp_path, monkeypatch):
+    real = tmp_path / "site" / "cinderlib-5.2.0.dist-info"
+    real.mkdir(parents=True)
+    (real / "METADATA").write_text("Metadata-Version: 2.1\nName: cinderlib\n"
+                                   "Version: 5.2.0\nSummary: Direct usage of Cinder "
+                                   "volume drivers without the services\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    with pytest.raises(exc.InvalidState, match="a real cinderlib is installed"):
+        cinderlib_dist.install(sys.executable)
+    assert cinderlib_dist.uninstall(sys.executable) == []  # not ours: left alone
+    assert (real / "METADATA").exists()
+    assert cinderlib_dist.main(["wheels", str(tmp_path / "new" / "dir")]) == 0
+    assert len(os.listdir(tmp_path / "new" / "dir")) == 2

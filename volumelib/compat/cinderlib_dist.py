@@ -121,7 +121,9 @@ def _write_wheel(dest: str, name: str, version: str, summary: str,
 
 
 def build_wheels(dest: str) -> list[str]:
-    """Write the two placeholder wheels into directory ``dest``; return their paths."""
+    """Write the two placeholder wheels into directory ``dest`` (made if missing);
+    return their paths."""
+    os.makedirs(dest, exist_ok=True)
     versions = distribution_versions()
     pth = f"import {ALIAS_MODULE}\n".encode()
     return [
