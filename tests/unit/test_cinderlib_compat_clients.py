@@ -223,6 +223,11 @@ def test_ovo_view_reads_and_writes_the_volumelib_object(backend):
     assert vol.size == 1
     with pytest.raises(AttributeError):
         vol._ovo.no_such_field
+    with pytest.raises(AttributeError, match="'bootable'"):
+        vol._ovo.bootable = True  # a Cinder field volumelib has not: nothing would keep it
+    with pytest.raises(AttributeError, match="'volume_attachment'"):
+        vol._ovo.volume_attachment = []
+    assert "bootable" not in vars(vol.vl_object)
 
 
 # -- cinderlib.Connection(backend, ...), vol._connections, volume_attachment -----------------

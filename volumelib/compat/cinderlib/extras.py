@@ -167,8 +167,10 @@ class OvoView:
     """cinderlib's ``obj._ovo``: the volumelib object behind a compat object, plus
     the cinderlib-only fields of :data:`EXTRA_FIELDS` (compatibility shim).
 
-    Reading or setting any other attribute reads or sets it on the volumelib object
-    (``vol._ovo.status = "error"``, ``vol._ovo.size``); the volumelib object itself is
+    Reading any other attribute reads it from the volumelib object (``vol._ovo.size``,
+    its methods too); setting one sets a field of the volumelib object
+    (``vol._ovo.status = "error"``), and a name that is not a field raises
+    ``AttributeError`` (nothing would store it). The volumelib object itself is
     ``view.vl_object``. Two views are equal when they show the same compat object.
     """
 
@@ -191,10 +193,14 @@ class OvoView:
 
     def __setattr__(self, name: str, value: Any) -> None:
         owner = object.__getattribute__(self, "_owner")
+        vl = owner._vl
         if name in EXTRA_FIELDS[type(owner).__name__]:
             owner._extras().set(name, value)
+        elif name in getattr(vl, "fields", {}):
+            setattr(vl, name, value)
         else:
-            setattr(owner._vl, name, value)
+            raise AttributeError(f"cinderlib's {type(owner).__name__} has no field {name!r} "
+                                 f"on volumelib (fields: {', '.join(sorted(vl.fields))})")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OvoView):
