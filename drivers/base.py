@@ -76,6 +76,9 @@ class VolumeDriver(abc.ABC):
     storage_protocol: ClassVar[str] = "unknown"
     #: The options this driver accepts, beyond ``COMMON_OPTIONS``.
     options: ClassVar[tuple[Option, ...]] = ()
+    #: Cinder's ``supported`` flag (False marked an unsupported, CI-less driver); what
+    #: cinderlib's ``list_supported_drivers`` and its clients report.
+    supported: ClassVar[bool] = True
 
     def __init__(self, *, db: Any = None, **options: Any) -> None:
         self.db = db
@@ -92,6 +95,11 @@ class VolumeDriver(abc.ABC):
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    def get_version(self) -> str:
+        """The driver's :attr:`version`, as Cinder drivers' ``get_version()`` gives it
+        (cinderlib's clients call it through the compat ``Backend``)."""
+        return self.version
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -269,7 +269,9 @@ def test_objects_are_live_and_carry_cinderlib_attributes(cl):
     cl.setup(persistence_config={"storage": "memory_db"})
     backend = cl.Backend(**FAKE)
     vol = backend.create_volume(1, name="data", description="about")
-    assert isinstance(vol._ovo, volumelib.Volume)
+    assert isinstance(vol.vl_object, volumelib.Volume)
+    # _ovo is cinderlib's view: the volumelib object's fields, read and written
+    assert vol._ovo.vl_object is vol.vl_object and vol._ovo.size == 1
     assert (vol.display_name, vol.display_description) == ("data", "about")
     assert vol.status == "available" and vol.deleted is False and vol.deleted_at is None
     assert vol.local_attach is None and vol.attach_status == "detached"
@@ -277,7 +279,7 @@ def test_objects_are_live_and_carry_cinderlib_attributes(cl):
     assert backend.volumes == [vol] and cl.Volume.get_by_id(vol.id) is vol
     snap = vol.create_snapshot(name="s")
     assert snap.volume is vol and vol.snapshots == [snap]
-    assert snap.volume_size == 1 and isinstance(snap._ovo, volumelib.Snapshot)
+    assert snap.volume_size == 1 and isinstance(snap.vl_object, volumelib.Snapshot)
     assert cl.Snapshot.get_by_id(snap.id) is snap
     from_snap = snap.create_volume(name="fs", size=2)
     assert from_snap.snapshot_id == snap.id and from_snap.size == 2
@@ -330,8 +332,8 @@ def test_connect_disconnect_and_detach_semantics(cl):
     assert conn.connection_info["conn"]["driver_volume_type"] == "fake"
     assert conn.connector_info["host"] == "node-3" and conn.volume is vol
     assert "fake-secret" not in conn.jsons  # secrets are not serialized
-    with pytest.raises(exc.InvalidArgument, match="instance_uuid"):
-        vol.connect({"host": "n"}, instance_uuid="x")
+    with pytest.raises(exc.InvalidArgument, match="instance_id"):
+        vol.connect({"host": "n"}, instance_id="x")
     with pytest.raises(cl.exception.NotLocal):
         vol.detach()  # connected to another node, not attached here
     with pytest.raises(exc.InvalidState):

@@ -5,6 +5,9 @@
 * :func:`install_cinderlib_alias`: optionally make ``import cinderlib`` resolve to it
   when the real cinderlib is not installed. Off unless called; nothing here runs at
   import.
+* :mod:`volumelib.compat.cinderlib_dist`: placeholder ``cinderlib`` and ``cinder``
+  distributions that turn the alias on in a whole environment, for programs built on
+  cinderlib (Ember-CSI): ``python -m volumelib.compat.cinderlib_dist install``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ class _CinderlibAliasFinder(importlib.abc.MetaPathFinder):
         if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
             return None
         real = TARGET + fullname[len(ALIAS):]
-        if importlib.util.find_spec(real) is None:
+        try:
+            if importlib.util.find_spec(real) is None:
+                return None
+        except ImportError:
+            # No such package in the compat layer: let the other finders look (a
+            # package mounted under ``cinderlib.``, such as cinderlib's own tests).
             return None
         return importlib.util.spec_from_loader(fullname, _AliasLoader(real))
 

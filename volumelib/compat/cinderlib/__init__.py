@@ -18,7 +18,12 @@ cinderlib scripts run unmodified when they use drivers volumelib has natively
     vol.detach()
 
 ``volumelib.compat.install_cinderlib_alias()`` makes ``import cinderlib`` resolve to
-this module when the real cinderlib is not installed (off by default).
+this module when the real cinderlib is not installed (off by default);
+``python -m volumelib.compat.cinderlib_dist install`` does it for a whole virtualenv,
+as programs built on cinderlib (Ember-CSI) need. Where those programs reach past
+cinderlib's documented surface, the layer keeps cinderlib's behaviour as
+compatibility shims: see :mod:`.lenient` (input cinderlib accepted), :mod:`.extras`
+(OVO fields volumelib has not) and :mod:`.connection`.
 
 Importing this module has no side effects; ``setup()`` (or the first ``Backend``)
 does the set-up.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as json_lib
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -71,6 +72,19 @@ def _suppress_ssl_warnings() -> None:
     except ImportError:  # pragma: no cover - urllib3 comes with os-brick's requests
         return
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def _brick_in_process() -> None:
+    """As root, run os-brick's privileged calls in this process, as cinderlib's
+    ``setup`` did (``set_client_mode(False)``): clients call os-brick themselves
+    (Ember-CSI's ``get_connector_properties``), and without it os-brick would start
+    its privsep helper through ``sudo``. Not root: os-brick is left as it is."""
+    if os.geteuid() != 0:
+        return
+    import os_brick.privileged
+
+    os_brick.privileged.default.set_client_mode(False)
+    LOG.debug("os-brick runs its privileged calls in-process (root)")
 
 
 class _PersistenceAttr:
@@ -168,6 +182,26 @@ class Backend:
     def __repr__(self) -> str:
         return f"<cinderlib.Backend {self.id}>"
 
+    def __getattr__(self, name: str) -> Any:
+        """cinderlib's ``Backend`` passed unknown attributes on to its driver, and its
+        clients use that (Ember-CSI calls ``backend.get_version()`` and reads
+        ``backend.supported``): a compatibility shim, public names only.
+
+        Raises:
+            AttributeError: neither the backend nor its driver has ``name``.
+        """
+        if name.startswith("_") or name in ("driver", "vl_backend"):
+            raise AttributeError(name)
+        try:
+            driver = self.__dict__["driver"]
+        except KeyError:
+            raise AttributeError(name) from None
+        try:
+            return getattr(driver, name)
+        except AttributeError:
+            raise AttributeError(f"neither cinderlib.Backend {self.id!r} nor its driver "
+                                 f"{type(driver).__name__} has attribute {name!r}") from None
+
     @classmethod
     def global_setup(cls, *args: Any, **kwargs: Any) -> None:
         setup(*args, **kwargs)
@@ -231,9 +265,10 @@ class Backend:
     def create_volume(self, size: int, name: str | None = "", description: str | None = "",
                       bootable: bool = False, pool_name: str | None = None,
                       **kwargs: Any) -> Any:
-        """cinderlib's ``create_volume``: ``size`` GiB, ``name``, ``description``,
-        ``pool_name`` (one of :attr:`pool_names`), and ``id``, ``metadata``,
-        ``extra_specs`` (a volume type's specs), ``volume_type``, ``multiattach``.
+        """cinderlib's ``create_volume``: ``size`` GiB (an integral float such as
+        ``1.0`` too, as cinderlib took it), ``name``, ``description``, ``pool_name``
+        (one of :attr:`pool_names`), and ``id``, ``metadata``, ``extra_specs`` (a
+        volume type's specs), ``volume_type``, ``multiattach``.
 
         ``bootable`` is accepted and not stored (it meant nothing to cinderlib either).
 
@@ -242,15 +277,13 @@ class Backend:
             InvalidArgument: a keyword volumelib has no equivalent for.
             NotSupported: ``qos_specs`` (volumelib types have no QoS on create).
         """
-        from volumelib.compat.cinderlib import objects
+        from volumelib.compat.cinderlib import lenient, objects
+        size = lenient.integral_size(size)
         if pool_name is not None and pool_name not in self.pool_names:
             raise exc.PoolNotFound(
                 f"Pool {pool_name!r} is not a pool of backend {self.id} "
                 f"(pools: {', '.join(self.pool_names)})", pool_name=pool_name)
-        if kwargs.get("qos_specs"):
-            raise exc.NotSupported(operation="qos_specs on create_volume",
-                                   driver=self.vl_backend.driver_name)
-        kwargs.pop("qos_specs", None)
+        lenient.refuse_qos_specs(kwargs, "create_volume", self.vl_backend.driver_name)
         if not isinstance(bootable, bool):
             raise exc.InvalidArgument(reason=f"bootable must be a bool, not {bootable!r}")
         extra_specs = kwargs.pop("extra_specs", None)
@@ -350,7 +383,9 @@ def setup(file_locks_path: str | None = None, root_helper: str = "sudo",
     Args:
         persistence_config: ``{"storage": "memory" | "db" | "memory_db" | class |
             instance, ...}`` (``db`` takes ``connection``, an SQLAlchemy URL).
-        root_helper: recorded; volumelib runs os-brick in-process (root needed to attach).
+        root_helper: recorded; volumelib runs os-brick in-process (root needed to
+            attach): as root, ``setup`` puts os-brick's privileged calls in-process for
+            the whole process, as cinderlib did.
         disable_logs: silence volumelib's and cinderlib's loggers (never the host
             application's). ``debug``: set them to DEBUG with a stderr handler.
         project_id, user_id: recorded on new resources (default ``cinderlib``).
@@ -390,4 +425,5 @@ def setup(file_locks_path: str | None = None, root_helper: str = "sudo",
         _set_logging(bool(disable_logs), bool(debug))
         if suppress_requests_ssl_warnings:
             _suppress_ssl_warnings()
+        _brick_in_process()
         Backend.global_initialization = True

@@ -133,13 +133,37 @@ def driver_options(cls: type, alias_key: str, explicit: Mapping[str, Any],
     return result
 
 
+#: volumelib option type -> (Python type, oslo.config's type_name).
+_OPTION_TYPES: dict[str, tuple[type, str]] = {
+    "str": (str, "string value"),
+    "int": (int, "integer value"),
+    "float": (float, "floating point value"),
+    "bool": (bool, "boolean value"),
+    "list": (list, "list value"),
+}
+
+
+def _type_v2(option: Mapping[str, Any]) -> dict[str, Any]:
+    """An option's ``type`` in cinderlib's version 2 format."""
+    type_class, type_name = _OPTION_TYPES.get(option["type"], (object, option["type"]))
+    described: dict[str, Any] = {"type_class": type_class, "type_name": type_name,
+                                 "choices": option.get("choices")}
+    if type_class in (int, float):
+        described["min"] = option.get("min")
+    return described
+
+
 def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]:
     """volumelib's drivers in cinderlib's format, keyed by class name.
 
     Each entry has ``class_name``, ``class_fqn`` (what to pass as ``volume_driver``),
-    ``desc``, ``version``, ``supported``, ``ci_wiki_name`` and ``driver_options``.
-    ``output_version=1`` gives every option attribute as a string (cinderlib's
-    original format); ``2`` keeps Python values.
+    ``desc``, ``version``, ``supported``, ``ci_wiki_name`` and ``driver_options``; each
+    option has oslo.config's keys that mean something here (``name``, ``dest``,
+    ``type``, ``default``, ``help``, ``secret``, ``required``, ``choices``,
+    ``deprecated_for_removal``...). ``output_version=1`` gives every option attribute
+    as a string (cinderlib's original format); ``2`` keeps Python values and gives
+    ``type`` as a dict, as cinderlib's version 2 did: ``type_class`` (the Python type
+    of the values), ``type_name`` (oslo.config's wording) and the type's limits.
 
     Raises:
         InvalidArgument: ``output_version`` is not 1 or 2.
@@ -163,16 +187,20 @@ def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]
         described = cls.describe()
         options = []
         for opt in described["options"]:
-            entry = dict(opt, dest=opt["name"])
-            options.append(entry if output_version == 2
-                           else {k: str(v) for k, v in entry.items()})
+            entry = dict(opt, dest=opt["name"], deprecated_for_removal=False,
+                         deprecated_reason=None, deprecated_since=None)
+            if output_version == 2:
+                entry["type"] = _type_v2(opt)
+                options.append(entry)
+            else:
+                options.append({k: str(v) for k, v in entry.items()})
         doc = (cls.__doc__ or "").strip().splitlines()
         result[cls.__name__] = {
             "class_name": cls.__name__,
             "class_fqn": described["class"],
             "desc": doc[0] if doc else name,
             "version": described["version"],
-            "supported": True,
+            "supported": bool(getattr(cls, "supported", True)),
             "ci_wiki_name": "volumelib",
             "driver_options": options,
         }

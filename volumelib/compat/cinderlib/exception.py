@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from volumelib import exceptions as exc
 
-__all__ = ["NotLocal", "VolumeNotFound", "SnapshotNotFound", "ConnectionNotFound",
+__all__ = ["NotLocal", "NotFound", "VolumeNotFound", "SnapshotNotFound", "ConnectionNotFound",
            "InvalidVolume", "BackendNotFound"]
 
 
@@ -18,6 +18,8 @@ class NotLocal(exc.InvalidState):
     msg_fmt = "Volume %(volume_id)s doesn't seem to be attached locally."
 
 
+#: The base of every "not found" (Ember-CSI catches ``cinderlib.exception.NotFound``).
+NotFound = exc.NotFound
 VolumeNotFound = exc.VolumeNotFound
 SnapshotNotFound = exc.SnapshotNotFound
 ConnectionNotFound = exc.ConnectionNotFound

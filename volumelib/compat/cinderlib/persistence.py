@@ -12,6 +12,8 @@ import logging
 from typing import Any
 
 from volumelib import runtime
+from volumelib.compat.cinderlib.extras import key_for
+from volumelib.compat.cinderlib.lenient import drop_falsy
 
 __all__ = ["CompatPersistence", "current"]
 
@@ -34,25 +36,27 @@ class CompatPersistence:
 
     # -- getters: live compat objects ------------------------------------------------------
 
+    # Falsy filters are ignored, as cinderlib's stores did (compatibility shim:
+    # Ember-CSI passes ``snapshot_id=''`` meaning "any").
+
     def get_volumes(self, volume_id: str | None = None, volume_name: str | None = None,
                     backend_name: str | None = None) -> list[Any]:
         from volumelib.compat.cinderlib.objects import wrap_all
-        return wrap_all(self.store.get_volumes(volume_id=volume_id, volume_name=volume_name,
-                                               backend_name=backend_name))
+        return wrap_all(self.store.get_volumes(**drop_falsy(
+            volume_id=volume_id, volume_name=volume_name, backend_name=backend_name)))
 
     def get_snapshots(self, snapshot_id: str | None = None,
                       snapshot_name: str | None = None,
                       volume_id: str | None = None) -> list[Any]:
         from volumelib.compat.cinderlib.objects import wrap_all
-        return wrap_all(self.store.get_snapshots(snapshot_id=snapshot_id,
-                                                 snapshot_name=snapshot_name,
-                                                 volume_id=volume_id))
+        return wrap_all(self.store.get_snapshots(**drop_falsy(
+            snapshot_id=snapshot_id, snapshot_name=snapshot_name, volume_id=volume_id)))
 
     def get_connections(self, connection_id: str | None = None,
                         volume_id: str | None = None) -> list[Any]:
         from volumelib.compat.cinderlib.objects import wrap_all
-        return wrap_all(self.store.get_connections(connection_id=connection_id,
-                                                   volume_id=volume_id))
+        return wrap_all(self.store.get_connections(**drop_falsy(
+            connection_id=connection_id, volume_id=volume_id)))
 
     def get_key_values(self, key: str | None = None) -> list[Any]:
         return self.store.get_key_values(key)
@@ -76,15 +80,20 @@ class CompatPersistence:
 
     def delete_volume(self, volume: Any) -> None:
         from volumelib.compat.cinderlib.objects import unwrap
-        self.store.delete_volume(unwrap(volume))
+        vl = unwrap(volume)
+        self.store.delete_volume(vl)
+        self.store.delete_key_value(key_for("Volume", vl.id))
 
     def delete_snapshot(self, snapshot: Any) -> None:
         from volumelib.compat.cinderlib.objects import unwrap
         self.store.delete_snapshot(unwrap(snapshot))
 
     def delete_connection(self, connection: Any) -> None:
+        """Forget a connection record (no driver call; as cinderlib's stores)."""
         from volumelib.compat.cinderlib.objects import unwrap
-        self.store.delete_connection(unwrap(connection))
+        vl = unwrap(connection)
+        self.store.delete_connection(vl)
+        self.store.delete_key_value(key_for("Connection", vl.id))
 
     def delete_key_value(self, key_value: Any) -> None:
         self.store.delete_key_value(key_value)
