@@ -156,11 +156,14 @@ class PersistenceDriverBase(abc.ABC):
                ) -> list[tuple[int, dict[str, Any]]]:
         """Rows of ``kind`` whose fields equal ``filters`` (a ``None`` value matches
         NULL; the public getters drop their ``None`` arguments before calling), not
-        deleted, as ``(version, values)``."""
+        deleted, as ``(version, values)``. Callers never modify the ``values`` they
+        get, so a store may hand out its own (the memory store does)."""
 
     @abc.abstractmethod
     def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
-        """Insert a row; raise ``AlreadyExists`` if the key is taken. Returns version 1."""
+        """Insert a row; raise ``AlreadyExists`` if the key is taken. Returns version 1.
+        ``values`` (and ``changes`` of :meth:`_update`) are the store's to keep: the
+        caller made them for this call and does not modify them afterwards."""
 
     @abc.abstractmethod
     def _update(self, kind: Kind, key: str, expected_version: int,
@@ -242,6 +245,19 @@ class PersistenceDriverBase(abc.ABC):
         found = self._get(_kind_named(kind), **{_kind_named(kind).key: key})
         return found[0] if found else None
 
+    def row_version(self, kind: str, key: str) -> int | None:
+        """The version of the stored row of ``kind`` with ``key`` (``None``: not
+        stored): what an object compares its own with to know whether another writer
+        changed the row since it was read. Stores answer it without building the row
+        when they can.
+
+        Raises:
+            InvalidArgument: no such kind.
+        """
+        k = _kind_named(kind)
+        rows = self._fetch(k, {k.key: key})
+        return rows[0][0] if rows else None
+
     def find(self, kind: str, **filters: Any) -> list[Any]:
         """The stored objects of ``kind`` whose fields equal ``filters`` (a ``None``
         value matches a field that has none), in no particular order.
@@ -254,24 +270,28 @@ class PersistenceDriverBase(abc.ABC):
 
     def _set(self, resource: VersionedObject) -> None:
         kind = kind_of(resource)
-        changed = self.get_changed_fields(resource)
-        version = getattr(resource, "_db_version", None)
+        changed = resource.obj_get_changes()
+        version = resource.__dict__.get("_db_version")
         if version is not None and not changed:
             return
         now = utcnow()
-        if "updated_at" in resource.fields and version is not None:
-            resource.updated_at = now
-            changed["updated_at"] = resource.updated_at
+        fields = resource.fields
         if version is None:
-            if "created_at" in resource.fields and resource.created_at is None:
+            if "created_at" in fields and resource.created_at is None:
                 resource.created_at = now
             new_version = self._insert(kind, resource.obj_values())
-        else:
-            key = getattr(resource, kind.key)
-            new_version = self._update(kind, key, version, resource.obj_values(changed))
-        object.__setattr__(resource, "_db_version", new_version)
-        object.__setattr__(resource, "_store", self)
-        self.reset_change_tracker(resource)
+            resource.__dict__["_db_version"] = new_version
+            resource.__dict__["_store"] = self
+            resource.obj_reset_changes()
+            return
+        if "updated_at" in fields:
+            resource.updated_at = now
+            changed["updated_at"] = now
+        key = getattr(resource, kind.key)
+        new_version = self._update(kind, key, version, resource.obj_values(changed))
+        resource.__dict__["_db_version"] = new_version
+        resource.__dict__["_store"] = self
+        resource.obj_reset_changes(changed)  # the other fields did not change
 
     def _delete(self, resource: VersionedObject) -> None:
         kind = kind_of(resource)

@@ -2,7 +2,9 @@
 
 Each instance has its own tables (no class-level dicts shared between instances),
 guarded by a lock, with the same versioned compare-and-set rules as the SQL stores.
-Rows are kept as copies, so objects handed out are independent of the table.
+A row is never modified in place: an update stores a new row. So reads hand out the
+rows themselves, and the objects built from them copy what they may change
+(:meth:`volumelib.versioned.VersionedObject._from_values`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,18 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.persistence.base import Kind, PersistenceDriverBase, name_matches
-from volumelib.versioned import plain
 
 __all__ = ["MemoryPersistence"]
+
+#: Fields the memory store indexes (the lookups operations make on every call: a
+#: volume's snapshots and connections, a group's members, a project's quotas).
+_INDEXED: dict[str, tuple[str, ...]] = {
+    "volume": ("group_id", "name"),
+    "snapshot": ("volume_id", "group_snapshot_id"),
+    "connection": ("volume_id",),
+    "group_snapshot": ("group_id",),
+    "quota": ("project_id",),
+}
 
 
 class MemoryPersistence(PersistenceDriverBase):
@@ -27,9 +38,26 @@ class MemoryPersistence(PersistenceDriverBase):
         super().__init__(**kwargs)
         self._lock = threading.RLock()
         self._tables: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
+        #: kind -> field -> value -> keys of the rows with that value.
+        self._indexes: dict[str, dict[str, dict[Any, set[str]]]] = {
+            kind: {name: {} for name in names} for kind, names in _INDEXED.items()}
 
     def _table(self, kind: Kind) -> dict[str, tuple[int, dict[str, Any]]]:
         return self._tables.setdefault(kind.name, {})
+
+    def _index(self, kind: str, key: str, old: Mapping[str, Any] | None,
+               new: Mapping[str, Any] | None) -> None:
+        for name, index in self._indexes.get(kind, {}).items():
+            before = None if old is None else old.get(name)
+            after = None if new is None else new.get(name)
+            if old is not None and (new is None or before != after):
+                keys = index.get(before)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[before]
+            if new is not None and (old is None or before != after):
+                index.setdefault(after, set()).add(key)
 
     @staticmethod
     def _matches(values: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
@@ -38,12 +66,28 @@ class MemoryPersistence(PersistenceDriverBase):
     def _fetch(self, kind: Kind, filters: Mapping[str, Any]
                ) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:
-            table = self._table(kind)
+            table = self._tables.get(kind.name)
+            if not table:
+                return []
             key = filters.get(kind.key)
-            rows = ([table[key]] if key in table else []) if key is not None \
-                else list(table.values())
-            return [(v, plain(vals)) for v, vals in rows
+            if key is not None:
+                row = table.get(key)
+                rows = [] if row is None else [row]
+            else:
+                rows = None
+                for name, index in self._indexes.get(kind.name, {}).items():
+                    value = filters.get(name)
+                    if value is not None:
+                        rows = [table[k] for k in index.get(value, ())]
+                        break
+                if rows is None:
+                    rows = list(table.values())
+            return [(v, vals) for v, vals in rows
                     if not vals.get("deleted") and self._matches(vals, filters)]
+
+    def row_version(self, kind: str, key: str) -> int | None:
+        row = self._tables.get(kind, {}).get(key)
+        return None if row is None or row[1].get("deleted") else row[0]
 
     def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
         key = values[kind.key]
@@ -51,7 +95,9 @@ class MemoryPersistence(PersistenceDriverBase):
             table = self._table(kind)
             if key in table:
                 raise exc.AlreadyExists(resource=kind.class_name, id=key)
-            table[key] = (1, plain(dict(values)))
+            row = dict(values)
+            table[key] = (1, row)
+            self._index(kind.name, key, None, row)
         return 1
 
     def _update(self, kind: Kind, key: str, expected_version: int,
@@ -63,13 +109,16 @@ class MemoryPersistence(PersistenceDriverBase):
                 raise exc.ConcurrentModification(resource=kind.class_name, id=key,
                                                  expected=expected_version)
             values = dict(current[1])
-            values.update(plain(dict(changes)))
+            values.update(changes)
             table[key] = (expected_version + 1, values)
+            self._index(kind.name, key, current[1], values)
         return expected_version + 1
 
     def _remove(self, kind: Kind, key: str) -> None:
         with self._lock:
-            self._table(kind).pop(key, None)
+            row = self._table(kind).pop(key, None)
+            if row is not None:
+                self._index(kind.name, key, row[1], None)
 
     def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
         with self._lock:
@@ -81,6 +130,7 @@ class MemoryPersistence(PersistenceDriverBase):
                 raise exc.ConcurrentModification(resource=kind.class_name, id=key,
                                                  expected=expected_version)
             del table[key]
+            self._index(kind.name, key, current[1], None)
             return True
 
     def _page(self, kind: Kind, *, marker: str | None, limit: int | None,
@@ -99,8 +149,7 @@ class MemoryPersistence(PersistenceDriverBase):
                 mark = table[marker][1]
                 pos = (mark["created_at"], mark["id"])
                 rows = [r for r in rows if (r[1]["created_at"], r[1]["id"]) > pos]
-            rows = rows if limit is None else rows[:limit]
-            return [(v, plain(vals)) for v, vals in rows]
+            return rows if limit is None else rows[:limit]
 
     def __repr__(self) -> str:
         return f"<MemoryPersistence {id(self):#x}>"

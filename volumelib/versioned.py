@@ -21,7 +21,7 @@ import copy
 import datetime
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from oslo_versionedobjects import fields as ovo_fields
@@ -106,7 +106,12 @@ class fields:  # noqa: N801 - a namespace of field factories, named like OVO's m
 #: class name -> class, for loading primitives.
 registry: dict[str, type[VersionedObject]] = {}
 
-_MUTABLE = (dict, list, set)
+#: OVO field types whose coercion returns a value of exactly this Python type
+#: unchanged (an aware datetime for DateTime), so setting one skips it.
+_EXACT_TYPES: tuple[tuple[type, type], ...] = (
+    (ovo_fields.String, str), (ovo_fields.SensitiveString, str),
+    (ovo_fields.Integer, int), (ovo_fields.Float, float), (ovo_fields.Boolean, bool),
+    (_DateTime, datetime.datetime))
 
 
 class VersionedObject:
@@ -123,12 +128,38 @@ class VersionedObject:
     #: Fields never written to json/logs unless asked (secrets).
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
+    #: Per class, computed from ``fields``: the fields whose values are containers,
+    #: with how to copy one (flat dicts and lists shallowly, JSON deeply).
+    _COPIERS: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    #: Per class: fields whose value of this exact Python type needs no coercion
+    #: (OVO's own coercion would return it unchanged).
+    _EXACT: ClassVar[dict[str, type]] = {}
+    #: Per class: each field's default, ready to use (``None`` when there is none).
+    _DEFAULTS: ClassVar[dict[str, Any]] = {}
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.OBJ_NAME = cls.OBJ_NAME if cls.__dict__.get("OBJ_NAME") else cls.__name__
-        for name in cls.fields:
+        copiers: dict[str, Callable[[Any], Any]] = {}
+        exact: dict[str, type] = {}
+        defaults: dict[str, Any] = {}
+        for name, field in cls.fields.items():
             if not isinstance(getattr(cls, name, None), _FieldProperty):
                 setattr(cls, name, _FieldProperty(name))
+            kind = getattr(field, "AUTO_TYPE", None)
+            if isinstance(kind, ovo_fields.Dict):
+                element = getattr(kind, "_element_type", None)
+                flat = isinstance(getattr(element, "_type", None), ovo_fields.String)
+                copiers[name] = dict if flat else plain
+            elif isinstance(kind, ovo_fields.List):
+                copiers[name] = list
+            for ovo_type, py_type in _EXACT_TYPES:
+                if type(kind) is ovo_type:
+                    exact[name] = py_type
+            default = field.default
+            defaults[name] = (None if default is ovo_fields.UnspecifiedDefault
+                              or default is None else default)
+        cls._COPIERS, cls._EXACT, cls._DEFAULTS = copiers, exact, defaults
         registry[cls.OBJ_NAME] = cls
 
     def _init_state(self) -> None:
@@ -139,20 +170,21 @@ class VersionedObject:
 
     def __init__(self, **values: Any) -> None:
         self._init_state()
-        unknown = set(values) - set(self.fields)
+        unknown = set(values) - self.fields.keys()
         if unknown:
             raise exc.InvalidArgument(
                 reason=f"{self.OBJ_NAME} has no field(s) {', '.join(sorted(unknown))}")
-        for name, field in self.fields.items():
+        own = self._values
+        for name, default in self._DEFAULTS.items():
             if name in values:
                 setattr(self, name, values[name])
+            elif default is None:
+                own[name] = None
+            elif name in self._COPIERS:
+                own[name] = self.fields[name].coerce(self, name, copy.deepcopy(default))
             else:
-                default = field.default
-                if default is ovo_fields.UnspecifiedDefault or default is None:
-                    self._values[name] = None
-                else:
-                    self._values[name] = field.coerce(self, name, copy.deepcopy(default))
-                self._changed.add(name)
+                own[name] = default
+        self._changed.update(self.fields)
 
     # -- OVO-compatible introspection ----------------------------------------------
 
@@ -174,14 +206,20 @@ class VersionedObject:
         return {name: self._values[name] for name in self.obj_what_changed()}
 
     def obj_reset_changes(self, fields: Iterable[str] | None = None) -> None:
-        names = set(self.fields) if fields is None else set(fields)
-        self._changed.difference_update(names)
+        pristine, values = self._pristine, self._values
+        if fields is None:
+            self._changed.clear()
+            names: Iterable[str] = self._COPIERS
+        else:
+            names = set(fields)
+            self._changed.difference_update(names)
         for name in names:
-            value = self._values.get(name)
-            if isinstance(value, _MUTABLE):
-                self._pristine[name] = plain(value)
+            copier = self._COPIERS.get(name)
+            value = values.get(name)
+            if copier is not None and value is not None:
+                pristine[name] = copier(value)
             else:
-                self._pristine.pop(name, None)
+                pristine.pop(name, None)
 
     # -- primitives ----------------------------------------------------------------
 
@@ -267,20 +305,39 @@ class VersionedObject:
     # -- plain values (persistence rows) -------------------------------------------
 
     def obj_values(self, names: Iterable[str] | None = None) -> dict[str, Any]:
-        """Field values as Python objects (datetimes stay datetimes), for stores."""
-        names = self.fields if names is None else names
-        return {n: plain(self._values.get(n)) for n in names}
+        """Field values as Python objects (datetimes stay datetimes), for stores: a
+        fresh dict whose containers are copies (the store may keep it)."""
+        values, copiers = self._values, self._COPIERS
+        out = dict(values) if names is None else {n: values.get(n) for n in names}
+        for name, copier in copiers.items():
+            value = out.get(name)
+            if value is not None:
+                out[name] = copier(value)
+        return out
 
     @classmethod
     def _from_values(cls, values: Mapping[str, Any], db_version: int | None = None
                      ) -> VersionedObject:
-        """Rebuild from a store's row without coercion (the row was coerced on write)."""
+        """Rebuild from a store's row without coercion (the row was coerced on write).
+
+        The row's containers are copied into the object and the row itself is kept
+        as the reference for in-place change tracking, so it must not change
+        afterwards: stores hand out rows they never modify (an update makes a new
+        row).
+        """
         obj = cls.__new__(cls)
-        obj._init_state()
-        for name in cls.fields:
-            obj._values[name] = values.get(name)
-        obj.obj_reset_changes()
-        object.__setattr__(obj, "_db_version", db_version)
+        own = {name: values.get(name) for name in cls.fields}
+        pristine = {}
+        for name, copier in cls._COPIERS.items():
+            value = own[name]
+            if value is not None:
+                pristine[name] = value
+                own[name] = copier(value)
+        state = obj.__dict__
+        state["_values"] = own
+        state["_changed"] = set()
+        state["_pristine"] = pristine
+        state["_db_version"] = db_version
         return obj
 
     # -- misc ----------------------------------------------------------------------
@@ -315,14 +372,18 @@ class _FieldProperty:
         return obj._values.get(self.name)
 
     def __set__(self, obj: VersionedObject, value: Any) -> None:
-        field = obj.fields[self.name]
-        try:
-            value = field.coerce(obj, self.name, value)
-        except (ValueError, TypeError) as e:
-            raise exc.InvalidArgument(
-                reason=f"{obj.OBJ_NAME}.{self.name}={_short(value)}: {e}") from None
-        obj._values[self.name] = value
-        obj._changed.add(self.name)
+        name = self.name
+        wanted = obj._EXACT.get(name)
+        if wanted is None or type(value) is not wanted or (
+                wanted is datetime.datetime and value.tzinfo is None):
+            field = obj.fields[name]
+            try:
+                value = field.coerce(obj, name, value)
+            except (ValueError, TypeError) as e:
+                raise exc.InvalidArgument(
+                    reason=f"{obj.OBJ_NAME}.{name}={_short(value)}: {e}") from None
+        obj._values[name] = value
+        obj._changed.add(name)
 
 
 def _short(value: Any, limit: int = 80) -> str:

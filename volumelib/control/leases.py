@@ -59,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime
+import itertools
 import logging
 import os
 import socket
@@ -104,8 +105,9 @@ _user_holder: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def _process_ids() -> tuple[int, str, str]:
-    """``(pid, process holder, "host:pid:")`` of this process (new ones after ``fork``;
-    the host name is read once per process, not per operation)."""
+    """``(pid, process holder, "host:pid:op-<token>-")`` of this process (new ones after
+    ``fork``; the host name and the token are made once per process, not per
+    operation)."""
     global _process
     pid = os.getpid()
     current = _process
@@ -113,7 +115,8 @@ def _process_ids() -> tuple[int, str, str]:
         with _process_lock:
             if _process is None or _process[0] != pid:
                 prefix = f"{socket.gethostname()}:{pid}:"
-                _process = (pid, f"{prefix}{uuid.uuid4().hex[:12]}", prefix)
+                _process = (pid, f"{prefix}{uuid.uuid4().hex[:12]}",
+                            f"{prefix}{_OP_MARK}{uuid.uuid4().hex[:12]}-")
             current = _process
     return current
 
@@ -123,9 +126,14 @@ def process_holder() -> str:
     return _process_ids()[1]
 
 
+#: Numbers the operations of this process (their holders are unique with the
+#: process's random token).
+_op_numbers = itertools.count(1)
+
+
 def new_holder() -> str:
-    """A holder for one library operation: ``host:pid:op-uuid``."""
-    return f"{_process_ids()[2]}{_OP_MARK}{uuid.uuid4().hex}"
+    """A holder for one library operation: ``host:pid:op-<process token>-<n>``."""
+    return f"{_process_ids()[2]}{next(_op_numbers)}"
 
 
 def is_operation_holder(holder: str | None) -> bool:
@@ -507,10 +515,11 @@ class LeaseManager:
                     operation: str | None, ttl: float) -> Lease | None:
         """Take a lease on a resource without a lease row by inserting one; ``None``
         when a row exists (nothing changed)."""
-        lease = Lease(id=rid, resource_kind=kind, holder=holder, operation=operation,
-                      ttl=ttl, grace=0.0,
-                      expires_at=self.now() + datetime.timedelta(seconds=ttl),
-                      expired_count=0)
+        lease = Lease._from_values({  # the values are of their fields' types already
+            "id": rid, "resource_kind": kind, "holder": holder, "operation": operation,
+            "ttl": float(ttl), "grace": 0.0,
+            "expires_at": self.now() + datetime.timedelta(seconds=ttl),
+            "expired_count": 0})
         try:
             store.set_lease(lease)
         except exc.AlreadyExists:

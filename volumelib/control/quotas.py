@@ -166,7 +166,10 @@ def release(store: PersistenceDriverBase, project_id: str | None, **deltas: int)
 
 def give_back(store: PersistenceDriverBase, project_id: str | None, **deltas: int) -> None:
     """:func:`release` after a deletion already done: logs instead of raising."""
-    Reservation(store, project_id, {r: d for r, d in deltas.items() if d}).cancel()
+    try:
+        release(store, project_id, **deltas)
+    except Exception:  # noqa: BLE001 - the deletion is done; never hide that
+        LOG.exception("could not give back quota %s of project %s", deltas, project_id)
 
 
 def usage(store: PersistenceDriverBase, project_id: str | None) -> dict[str, int]:

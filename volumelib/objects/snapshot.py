@@ -87,8 +87,18 @@ class Snapshot(Resource):
         return data
 
     def info(self, volume: Any = None) -> SnapshotInfo:
-        """The driver's view of this snapshot (with its volume's)."""
-        vol = volume if volume is not None else self.volume
+        """The driver's view of this snapshot (with its volume's: ``volume``, else
+        the volume this object carries when the store's row is still that one, else
+        the store's)."""
+        vol = volume
+        if vol is None:
+            carried = self.__dict__.get("_volume")
+            version = None if carried is None else carried.__dict__.get("_db_version")
+            if version is not None and version == self.persistence.row_version(
+                    "volume", self.volume_id):
+                vol = carried
+            else:
+                vol = self.volume
         return SnapshotInfo(id=self.id, volume_id=self.volume_id,
                             volume_size=self.volume_size, volume=vol.info(), name=self.name,
                             provider_location=self.provider_location,
@@ -120,6 +130,7 @@ class Snapshot(Resource):
                    user_id=settings.user_id, backend_name=volume.backend_name,
                    metadata=metadata)
         snap._bind(backend, volume.persistence)
+        snap._carry_volume(volume)  # its info() needs the volume's, while it is current
         store = snap.persistence
         reservation = quotas.reserve(store, snap.project_id, snapshots=1)
         try:

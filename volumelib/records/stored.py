@@ -137,8 +137,13 @@ class StoredObject(VersionedObject):
         version = self.__dict__.get("_db_version")
         if version is None:
             return
-        found = self._stored_or_raise()
-        if found._db_version != version:
+        kind = self._kind_info()
+        key = getattr(self, kind.key)
+        current = self.persistence.row_version(kind.name, key)
+        if current is None:
+            raise kind.not_found(**{kind.not_found_arg: key})
+        if current != version:
+            found = self._stored_or_raise()
             self._values.update(found._values)
             object.__setattr__(self, "_db_version", found._db_version)
             self.obj_reset_changes()
