@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import TypeVar
 
 from volumelib import exceptions as exc
@@ -35,6 +34,9 @@ ErrorFactory = Callable[[str | None, object, str], exc.VolumelibError]
 
 def available(namespace: str) -> list[str]:
     """Names registered in the entry-point ``namespace``, sorted."""
+    # importlib.metadata (zipfile, email, csv...) loads with the first plugin, not
+    # with the library: it is a tenth of `import volumelib`.
+    from importlib import metadata
     return sorted({ep.name for ep in metadata.entry_points(group=namespace)})
 
 

@@ -20,6 +20,7 @@ from volumelib.drivers.types import (
     ConnectorProperties,
     redact,
 )
+from volumelib.control.leases import OperationSteps
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
 from volumelib.records.stored import TIMESTAMP_FIELDS, Status
@@ -240,7 +241,7 @@ class Connection(Resource):
     def _deleted_status(self) -> str:
         return ConnectionStatus.DISCONNECTED
 
-    def _delete(self, force: bool = False) -> None:
+    def _delete(self, steps: OperationSteps, force: bool = False) -> None:
         if self.attached and not force:
             raise exc.VolumeInUse(volume_id=self.volume_id,
                                   reason=f"connection {self.id} is still attached on "
