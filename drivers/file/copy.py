@@ -163,6 +163,7 @@ class _Copier:
                 return
             offset += done
             self.copied += done
+            core.checkpoint("file.copy.partial")  # crash tests: some data copied, not all
             if self.progress is not None:
                 self.progress(self.copied, self.total)
 
