@@ -337,16 +337,39 @@ TEMP_HELD = "held"
 TEMP_ABANDONED = "abandoned"
 #: :func:`temp_state`: nothing there (any more).
 TEMP_GONE = "gone"
-#: :func:`temp_state`: not a regular file (a symlink, a directory...): no lock to ask.
+#: :func:`temp_state`: not a regular file (a symlink, a directory...), or a filesystem
+#: without ``flock``: no lock to ask.
 TEMP_OTHER = "other"
+
+
+#: errnos of an ``flock`` the filesystem cannot do (some network filesystems): temp
+#: files there are neither locked nor judged by their lock, but by their age.
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL,
+                       errno.EBADF})
+
+
+def _flock(fd: int, operation: int) -> bool:
+    """``flock(fd, operation)``; ``False`` where the filesystem has no ``flock``.
+
+    Raises:
+        BlockingIOError: ``LOCK_NB`` and someone holds a conflicting lock.
+    """
+    try:
+        fcntl.flock(fd, operation)
+    except OSError as e:
+        if isinstance(e, BlockingIOError) or e.errno not in _NO_FLOCK:
+            raise
+        LOG.debug("no flock here (%s): temp files are judged by age", e)
+        return False
+    return True
 
 
 @contextlib.contextmanager
 def _directory_lock(directory: str, operation: int) -> Iterator[None]:
-    """Hold ``flock(operation)`` on ``directory`` for the block."""
+    """Hold ``flock(operation)`` on ``directory`` for the block (where there is one)."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, operation)
+        _flock(fd, operation)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -380,7 +403,7 @@ def create_temp(directory: str, name: str, flags: int = os.O_WRONLY,
         try:
             # A new inode: only a checker could hold it, and checkers wait for the
             # directory lock we hold. Not waiting makes a broken rule fail, not hang.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
@@ -415,10 +438,19 @@ def _claim(path: str) -> tuple[str, int | None]:
                         or not stat.S_ISREG(now.st_mode):
                     os.close(fd)
                     return TEMP_OTHER, None
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    os.close(fd)  # no lock to ask here: the caller goes by age
+                    return TEMP_OTHER, None
+                again = os.lstat(path)  # a copy that finished renamed it away?
+                if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+                    os.close(fd)
+                    return TEMP_GONE, None
             except BlockingIOError:
                 os.close(fd)
                 return TEMP_HELD, None
+            except FileNotFoundError:
+                os.close(fd)
+                return TEMP_GONE, None
             except BaseException:
                 os.close(fd)
                 raise
@@ -433,7 +465,8 @@ def temp_state(path: str) -> str:
     Returns:
         :data:`TEMP_HELD` (a live process holds its lock: leave it),
         :data:`TEMP_ABANDONED` (a regular file nobody holds: its writer is gone),
-        :data:`TEMP_GONE` (nothing there) or :data:`TEMP_OTHER` (not a regular file).
+        :data:`TEMP_GONE` (nothing there) or :data:`TEMP_OTHER` (not a regular file,
+        or no ``flock`` on this filesystem: judge it otherwise).
     """
     state, fd = _claim(path)
     if fd is not None:
@@ -442,15 +475,24 @@ def temp_state(path: str) -> str:
 
 
 def remove_abandoned_temp(path: str) -> bool:
-    """Remove the temp file at ``path`` if nobody holds it (:func:`temp_state`).
+    """Remove the temp file at ``path`` unless a live process holds it
+    (:func:`temp_state`).
 
     The file is unlinked while this process holds its lock, and only if ``path`` still
     names the file that was checked (a copy that finished meanwhile renamed it away).
+    An entry with no lock to ask (:data:`TEMP_OTHER`: no ``flock`` on this filesystem,
+    or not a regular file any more) is unlinked as it is: the caller judged it by age.
 
     Returns:
         Whether it was removed.
     """
     state, fd = _claim(path)
+    if state == TEMP_OTHER:
+        try:
+            os.unlink(path)  # a symlink goes, never what it points to
+        except FileNotFoundError:
+            return False
+        return True
     if fd is None:
         return False
     try:
