@@ -139,6 +139,7 @@ class ConnectorProperties:
 
     Known keys become attributes; the rest (``nqn``, ``wwpns``, ...) stay in ``extra``
     and come back out of :meth:`to_dict`, so nothing os-brick reports is lost.
+    :meth:`from_dict`, which every connection request goes through, requires ``host``.
     """
 
     host: str | None = None
