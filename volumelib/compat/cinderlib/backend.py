@@ -16,10 +16,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import urllib3
+
 import volumelib
 from volumelib import exceptions as exc
 from volumelib import runtime
 from volumelib.compat.cinderlib import drivers as compat_drivers
+from volumelib.drivers import load_driver_class
 
 __all__ = ["Backend", "setup", "DEFAULT_PROJECT_ID", "DEFAULT_USER_ID"]
 
@@ -67,10 +70,6 @@ def _set_logging(disable_logs: bool, debug: bool) -> None:
 
 
 def _suppress_ssl_warnings() -> None:
-    try:
-        import urllib3
-    except ImportError:  # pragma: no cover - urllib3 comes with os-brick's requests
-        return
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
@@ -81,6 +80,7 @@ def _brick_in_process() -> None:
     its privsep helper through ``sudo``. Not root: os-brick is left as it is."""
     if os.geteuid() != 0:
         return
+    # Lazy: os-brick (and its privsep/eventlet stack) loads only when set up as root.
     import os_brick.privileged
 
     os_brick.privileged.default.set_client_mode(False)
@@ -149,7 +149,6 @@ class Backend:
         original = dict(driver_cfg)
         cfg = dict(driver_cfg)
         target, alias_key = compat_drivers.resolve(cfg.pop("volume_driver", None))
-        from volumelib.drivers import load_driver_class
         cls = target if isinstance(target, type) else load_driver_class(target)
         options = compat_drivers.driver_options(cls, alias_key, cfg, Backend.driver_defaults)
         self._original_cfg = original

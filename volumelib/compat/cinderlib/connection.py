@@ -20,12 +20,15 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from volumelib import runtime
 from volumelib import exceptions as exc
+from volumelib import runtime, validation
 from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
 from volumelib.compat.cinderlib.extras import Extras
 from volumelib.compat.cinderlib.resource import CompatObject, adopt, field, live, wrap
+from volumelib.drivers.types import ConnectionInfo
+from volumelib.objects import Connection as VlConnection
+from volumelib.objects import ConnectionStatus
 
 if TYPE_CHECKING:
     from volumelib.compat.cinderlib.objects import Volume
@@ -78,11 +81,7 @@ class Connection(CompatObject):
             InvalidArgument: a missing volume, another backend, an unknown keyword or
                 a value of the wrong type, naming it.
         """
-        from volumelib import validation
         from volumelib.compat.cinderlib.objects import Volume
-        from volumelib.drivers.types import ConnectionInfo
-        from volumelib.objects import Connection as VlConnection
-        from volumelib.objects import ConnectionStatus
 
         lenient.check_kwargs("Connection()", kwargs, _CONSTRUCTOR_KWARGS)
         volume = kwargs.get("volume")

@@ -17,6 +17,7 @@ from volumelib import exceptions as exc
 from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
 from volumelib.compat.cinderlib.exception import NotLocal
+from volumelib.compat.cinderlib.extras import check_extra
 from volumelib.compat.cinderlib.resource import NamedObject, field, unwrap, wrap, wrap_all
 from volumelib.objects import KeyValue
 
@@ -270,7 +271,6 @@ class Volume(NamedObject):
             InvalidArgument: another keyword, or a field of the wrong type (before
                 anything is exported).
         """
-        from volumelib.compat.cinderlib.extras import check_extra
         cinderlib_fields = {"attached_host", "mountpoint", "instance_uuid"}
         lenient.check_kwargs("connect", ovo_fields, {"attach_mode"} | cinderlib_fields)
         extra = {k: check_extra("Connection", k, v) for k, v in ovo_fields.items()

@@ -23,6 +23,7 @@ from volumelib import runtime
 from volumelib import exceptions as exc
 from volumelib.compat.cinderlib.backend import Backend, _PersistenceAttr
 from volumelib.compat.cinderlib.extras import Extras, OvoView
+from volumelib.versioned import utcnow
 
 __all__ = ["CompatObject", "NamedObject", "field", "wrap", "wrap_all", "unwrap",
            "refresh_live"]
@@ -280,7 +281,6 @@ class CompatObject:
             except Exception as e:  # noqa: BLE001 - translated at the boundary
                 raise exc.BackendError(backend_name=backend.id, operation=f"delete {self.id}",
                                        reason=f"{type(e).__name__}: {e}") from e
-        from volumelib.versioned import utcnow
         self._vl.status = "deleted"
         self._vl.deleted = True
         self._vl.deleted_at = self._vl.deleted_at or utcnow()

@@ -16,6 +16,7 @@ from typing import Any
 import volumelib
 from volumelib import exceptions as exc
 from volumelib.compat.cinderlib.backend import Backend
+from volumelib.drivers.types import redact
 
 __all__ = ["load", "json", "jsons", "dump", "dumps", "load_backend_data"]
 
@@ -90,7 +91,6 @@ def _fill_secrets(conn: Any, stored: Any) -> None:
     """JSON never carries secrets (an RBD keyring, CHAP passwords): when the JSON is
     the redacted form of the stored connection, use the stored values, which a
     process with access to the shared store may read anyway."""
-    from volumelib.drivers.types import redact
     for field in ("connection_info", "connector"):
         mine, theirs = getattr(conn, field), getattr(stored, field)
         if theirs and mine != theirs and mine == redact(theirs):
