@@ -22,6 +22,9 @@ import volumelib
 from volumelib import exceptions as exc
 from volumelib import runtime
 from volumelib.compat.cinderlib import drivers as compat_drivers
+from volumelib.compat.cinderlib import lenient
+from volumelib.compat.cinderlib.identity import wrap, wrap_all
+from volumelib.compat.cinderlib.persistence import CurrentPersistence
 from volumelib.drivers import load_driver_class
 
 __all__ = ["Backend", "setup", "DEFAULT_PROJECT_ID", "DEFAULT_USER_ID"]
@@ -87,14 +90,6 @@ def _brick_in_process() -> None:
     LOG.debug("os-brick runs its privileged calls in-process (root)")
 
 
-class _PersistenceAttr:
-    """``Backend.persistence`` (class and instances): the compat view of the store."""
-
-    def __get__(self, obj: Any, owner: type) -> Any:
-        from volumelib.compat.cinderlib.persistence import current
-        return current()
-
-
 class Backend:
     """A cinderlib backend: ``Backend(volume_backend_name=..., volume_driver=..., **opts)``.
 
@@ -122,7 +117,7 @@ class Backend:
     output_all_backend_info: ClassVar[bool] = False
     #: ``setup(**kwargs)`` options that are not cinderlib's own: driver defaults.
     driver_defaults: ClassVar[dict[str, Any]] = {}
-    persistence = _PersistenceAttr()
+    persistence = CurrentPersistence()
 
     def __new__(cls, volume_backend_name: str | None = None, **driver_cfg: Any) -> Backend:
         existing = cls.backends.get(volume_backend_name) if isinstance(
@@ -253,8 +248,7 @@ class Backend:
     @property
     def volumes(self) -> list[Any]:
         """This backend's volumes, read from the store (live compat objects)."""
-        from volumelib.compat.cinderlib import objects
-        return objects.wrap_all(self.vl_backend.volumes)
+        return wrap_all(self.vl_backend.volumes)
 
     def volumes_filtered(self, volume_id: str | None = None,
                          volume_name: str | None = None) -> list[Any]:
@@ -276,7 +270,6 @@ class Backend:
             InvalidArgument: a keyword volumelib has no equivalent for.
             NotSupported: ``qos_specs`` (volumelib types have no QoS on create).
         """
-        from volumelib.compat.cinderlib import lenient, objects
         size = lenient.integral_size(size)
         if pool_name is not None and pool_name not in self.pool_names:
             raise exc.PoolNotFound(
@@ -299,7 +292,7 @@ class Backend:
                        f"pool_name, bootable, extra_specs, {', '.join(sorted(allowed))})")
         vol = self.vl_backend.create_volume(size=size, name=name, description=description,
                                             **kwargs)
-        return objects.wrap(vol)
+        return wrap(vol)
 
     def validate_connector(self, connector_dict: Mapping[str, Any]) -> None:
         """Raise ``InvalidArgument`` if the driver cannot connect to that host."""
@@ -426,3 +419,4 @@ def setup(file_locks_path: str | None = None, root_helper: str = "sudo",
             _suppress_ssl_warnings()
         _brick_in_process()
         Backend.global_initialization = True
+

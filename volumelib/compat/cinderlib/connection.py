@@ -25,7 +25,8 @@ from volumelib import runtime, validation
 from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
 from volumelib.compat.cinderlib.extras import Extras
-from volumelib.compat.cinderlib.resource import CompatObject, adopt, field, live, wrap
+from volumelib.compat.cinderlib.identity import adopt, live, wrap
+from volumelib.compat.cinderlib.resource import CompatObject, field
 from volumelib.drivers.types import ConnectionInfo
 from volumelib.objects import Connection as VlConnection
 from volumelib.objects import ConnectionStatus

@@ -18,7 +18,8 @@ from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
 from volumelib.compat.cinderlib.exception import NotLocal
 from volumelib.compat.cinderlib.extras import check_extra
-from volumelib.compat.cinderlib.resource import NamedObject, field, unwrap, wrap, wrap_all
+from volumelib.compat.cinderlib.identity import unwrap, wrap, wrap_all
+from volumelib.compat.cinderlib.resource import NamedObject, field
 from volumelib.objects import KeyValue
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from typing import Any
 import volumelib
 from volumelib import exceptions as exc
 from volumelib.compat.cinderlib.backend import Backend
+from volumelib.compat.cinderlib.identity import wrap
 from volumelib.drivers.types import redact
 
 __all__ = ["load", "json", "jsons", "dump", "dumps", "load_backend_data"]
@@ -57,14 +58,13 @@ def load(json_src: Any, save: bool = False) -> Any:
 
 
 def _load_object(data: Mapping[str, Any], save: bool) -> Any:
-    from volumelib.compat.cinderlib import objects
     backend_data = data.get("backend")
     if isinstance(backend_data, Mapping):
         Backend.load_backend(backend_data)
     obj = volumelib.load(dict(data), save=save)
     if not save:
         _adopt_stored_version(obj)
-    return objects.wrap(obj)
+    return wrap(obj)
 
 
 def _adopt_stored_version(obj: Any) -> None:
