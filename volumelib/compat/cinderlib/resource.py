@@ -15,7 +15,7 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib import runtime
-from volumelib.compat.cinderlib.backend import Backend
+from volumelib.compat.cinderlib.backend import Backend, load
 from volumelib.compat.cinderlib.extras import Extras, OvoView
 from volumelib.compat.cinderlib.identity import Wrapper, refresh_live, unwrap, wrap, wrap_all
 from volumelib.compat.cinderlib.persistence import CurrentPersistence
@@ -180,8 +180,7 @@ class CompatObject(Wrapper):
 
     @classmethod
     def load(cls, json_src: Any, save: bool = False) -> Any:
-        from volumelib.compat.cinderlib import serialization
-        obj = serialization.load(json_src, save=save)
+        obj = load(json_src, save=save)
         if not isinstance(obj, cls):
             raise exc.InvalidPayload(reason=f"expected a {cls.__name__}, got "
                                             f"{type(obj).__name__}")
