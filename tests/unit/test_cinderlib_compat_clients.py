@@ -270,8 +270,11 @@ def test_connection_constructor_refuses_bad_input(backend):
     vol = backend.create_volume(1)
     conn = vol.connect({"host": "n1"})
     info = conn.connection_info
+    snap = vol.create_snapshot()
     cases = [
         ({"volume": "not-a-volume", "connection_info": info}, "not-a-volume"),
+        ({"volume": snap, "connection_info": info}, "cinderlib.Snapshot"),
+        ({"volume": conn, "connection_info": info}, "cinderlib.Connection"),
         ({"volume": vol, "connection_info": {"data": {}}}, "'conn'"),
         ({"volume": vol, "connection_info": info, "status": "bogus"}, "bogus"),
         ({"volume": vol, "connection_info": info, "attach_mode": "rx"}, "rx"),

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib.drivers import available_drivers, load_driver_class
+from volumelib.drivers.base import COMMON_OPTIONS
 
 __all__ = ["CINDER_DRIVERS", "IGNORED_CINDER_OPTIONS", "OPTION_ALIASES", "resolve",
            "list_supported_drivers"]
@@ -58,7 +60,6 @@ IGNORED_CINDER_OPTIONS: frozenset[str] = frozenset({
 
 
 def _volumelib_drivers() -> list[str]:
-    from volumelib.drivers import available_drivers
     return available_drivers()
 
 
@@ -93,7 +94,6 @@ def resolve(volume_driver: Any) -> tuple[str | type, str]:
 
 def declared_options(cls: type) -> set[str]:
     """The option names driver class ``cls`` accepts (its own and the common ones)."""
-    from volumelib.drivers.base import COMMON_OPTIONS
     return {o.name for o in COMMON_OPTIONS + tuple(getattr(cls, "options", ()))}
 
 
@@ -168,8 +168,6 @@ def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]
     Raises:
         InvalidArgument: ``output_version`` is not 1 or 2.
     """
-    from volumelib.drivers import load_driver_class
-
     if output_version not in (1, 2) or isinstance(output_version, bool):
         raise exc.InvalidArgument(reason=f"output_version must be 1 or 2, "
                                          f"not {output_version!r}")
