@@ -224,7 +224,17 @@ class VolumeDriver(abc.ABC):
 
     def get_version(self) -> str:
         """The driver's :attr:`version`, as Cinder drivers' ``get_version()`` gives it
-        (cinderlib's clients call it through the compat ``Backend``)."""
+        (cinderlib's clients call it through the compat ``Backend``).
+
+        Returns:
+            The class's ``version`` string.
+
+        Raises:
+            Nothing.
+
+        Idempotency:
+            A pure read of a class attribute: every call gives the same answer.
+        """
         return self.version
 
     @classmethod

@@ -14,6 +14,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from volumelib.exceptions import InvalidArgument
+
 __all__ = [
     "Capability",
     "VolumeInfo",
@@ -186,7 +188,6 @@ class ConnectorProperties:
                 _check_host(data.host, data.to_dict())
             return data
         if not isinstance(data, Mapping):
-            from volumelib.exceptions import InvalidArgument
             raise InvalidArgument(
                 reason=f"connector properties must be a mapping, not {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -213,7 +214,6 @@ def _check_connector_value(key: str, value: Any) -> None:
     wanted = _CONNECTOR_TYPES.get(key)
     if wanted is None or value is None or type(value) is wanted:
         return
-    from volumelib.exceptions import InvalidArgument
     what = "true or false" if wanted is bool else "a string"
     raise InvalidArgument(reason=f"connector property {key!r} must be {what}, "
                                  f"not {value!r:.80}")
@@ -224,7 +224,6 @@ def _check_host(host: Any, given: Mapping[str, Any]) -> None:
     is made for one host (it is recorded, and a node finds its connections by it)."""
     if isinstance(host, str) and host.strip():
         return
-    from volumelib.exceptions import InvalidArgument
     what = "no 'host'" if host is None else f"'host' {host!r:.80}"
     shown = redact(dict(given))
     raise InvalidArgument(
@@ -252,7 +251,6 @@ class ConnectionInfo:
     def from_dict(cls, data: Mapping[str, Any]) -> ConnectionInfo:
         if isinstance(data, ConnectionInfo):
             return data
-        from volumelib.exceptions import InvalidArgument
         if not isinstance(data, Mapping) or "driver_volume_type" not in data:
             raise InvalidArgument(
                 reason=f"connection info needs a driver_volume_type: {redact(data)!r}")

@@ -54,7 +54,7 @@ from typing import Any
 from volumelib import checkpoints
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
-from volumelib.drivers.common import check_id, is_canonical_uuid
+from volumelib.drivers.boundary import check_id, is_canonical_uuid
 from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
 from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
-from volumelib.drivers.common import check_group_sources
+from volumelib.drivers.boundary import check_group_sources
 from volumelib.drivers.file import btrfs, copy, loop
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 

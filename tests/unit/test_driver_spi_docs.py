@@ -35,7 +35,7 @@ MEMBERS = dict(tool.spi_members())
 
 def test_the_reference_covers_the_whole_spi() -> None:
     public = {n for n in dir(VolumeDriver) if not n.startswith("_")} - {
-        "name", "vendor_name", "version", "storage_protocol", "options"}
+        "name", "vendor_name", "version", "storage_protocol", "options", "supported"}
     assert set(MEMBERS) == public | {"__init__"}
     for name in ("create_volume", "delete_volume", "gc", "validate_connector",
                  "create_consistencygroup", "delete_cgsnapshot", "capabilities",

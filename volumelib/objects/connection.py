@@ -209,7 +209,8 @@ class Connection(Resource):
             if exported and first:
                 backend.driver.remove_export(volume.info())
             elif exported:
-                props = ConnectorProperties.from_dict(self.connector or {})
+                props = ConnectorProperties.from_dict(self.connector or {},
+                                                      require_host=False)
                 backend.driver.terminate_connection(volume.info(), props)
             self.persistence.delete_connection(self)
             if first:
@@ -251,7 +252,8 @@ class Connection(Resource):
         self.status = ConnectionStatus.DISCONNECTING
         self.save()
         checkpoints.checkpoint("connection.disconnect.intent_stored")
-        props = ConnectorProperties.from_dict(self.connector or {})
+        # Stored by a library that allowed hostless connectors: still disconnectable.
+        props = ConnectorProperties.from_dict(self.connector or {}, require_host=False)
         others = [c for c in volume.connections if c.id != self.id]
         try:
             call_driver(backend, "terminate_connection", backend.driver.terminate_connection,

@@ -54,6 +54,7 @@ from volumelib.testing.persistence_control import (
     PoolTests,
     QuotaTests,
 )
+from volumelib.records.control import Lease
 
 __all__ = ["PersistenceFixtures", "PersistenceSuite", "VolumeTests", "ConcurrencyTests",
            "DeleteTests", "RoundTripTests", "SnapshotConnectionTests", "KeyValueTests",
@@ -278,7 +279,6 @@ class TransactionTests:
             assert store.get_volumes(volume_id=inner.id) == []
 
     def test_insert_record_answers_taken(self, store: Any) -> None:
-        from volumelib.records.control import Lease
         mine = Lease(id="res-x", holder="me", ttl=5.0)
         assert store.insert_record(mine) is True
         assert mine.__dict__["_db_version"] == store.row_version("lease", "res-x")
