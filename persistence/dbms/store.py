@@ -107,8 +107,25 @@ class _KindSQL:
         self.version_of = sa.select(table.c.version).where(self.key == sa.bindparam("_k"),
                                                            *self.alive)
         self._insert_if_absent: dict[str, Any] = {}
+        self._raw: dict[tuple[int, str], Any] = {}
         self.uniques = [c for idx in table.indexes if idx.unique for c in idx.columns]
         self.fetch: dict[tuple[tuple[str, bool], ...], Any] = {}
+
+    def raw(self, stmt: Any, dialect: Any) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
+        """``stmt`` compiled once for a dialect with positional parameters (SQLite's
+        ``?``): ``(SQL text, parameter names in order, their defaults)``; ``None`` for
+        the others (their statements go through SQLAlchemy's execution)."""
+        key = (id(stmt), dialect.name)
+        if key not in self._raw:
+            raw = None
+            if dialect.paramstyle == "qmark":
+                compiled = stmt.compile(dialect=dialect)
+                order = tuple(getattr(compiled, "positiontup", None) or ())
+                defaults = {name: getattr(compiled.binds.get(name), "value", None)
+                            for name in order}
+                raw = (compiled.string, order, defaults)
+            self._raw[key] = raw
+        return self._raw[key]
 
     def insert_if_absent(self, dialect: str) -> Any:
         """An insert that does nothing (rowcount 0, no error, so no aborted
@@ -185,9 +202,13 @@ class DBPersistence(PersistenceDriverBase):
         self._memory = is_memory(url)
         self._lock: Any = threading.RLock() if self._memory else _NoLock()
         self._local = threading.local()
+        #: The DBAPI's own errors (the raw statements of :meth:`_execute_raw` raise them).
+        self._dbapi_errors: tuple[type[BaseException], ...] = ()
         self._engine: Any = create_engine(url, sqlite_synchronous=sqlite_synchronous,
                                           **engine_options)
         self.dialect = self._engine.dialect.name
+        dbapi = getattr(self._engine.dialect, "dbapi", None)
+        self._dbapi_errors = (dbapi.Error,) if dbapi is not None else ()
         try:
             #: The schema revision of the database (``migrate.HEAD_REVISION``).
             self.schema_revision = migrate.ensure_schema(
@@ -256,6 +277,31 @@ class DBPersistence(PersistenceDriverBase):
         with self._lock, self._engine.begin() as conn:
             yield conn
 
+    def _execute_raw(self, conn: Any, sql: _KindSQL, stmt: Any,
+                     params: Mapping[str, Any]) -> Any:
+        """Run ``stmt`` on the DBAPI cursor of ``conn`` when it can go without
+        SQLAlchemy's execution (a positional dialect, and every parameter a plain
+        string, integer, boolean or ``None``, which need no type processing); the
+        cursor, or ``None`` when it cannot. The hottest statements of every operation
+        (versions, deletes, lookups that find nothing) cost a third as much this way."""
+        raw = sql.raw(stmt, self._engine.dialect)
+        if raw is None:
+            return None
+        text, order, defaults = raw
+        values = []
+        for name in order:
+            value = params[name] if name in params else defaults.get(name)
+            if value is not None and type(value) not in (str, int, bool):
+                return None
+            values.append(value)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(text, values)
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
     # -- primitives ----------------------------------------------------------------------
 
     def _fetch(self, kind: Kind, filters: Mapping[str, Any]
@@ -265,8 +311,18 @@ class DBPersistence(PersistenceDriverBase):
         params = {k: v for k, v in filters.items() if v is not None}
         try:
             with self._reading() as conn:
+                cursor = self._execute_raw(conn, sql, stmt, params)
+                if cursor is not None:
+                    try:
+                        found = cursor.fetchone()
+                    finally:
+                        cursor.close()
+                    if found is None:
+                        return []  # nothing to convert: the common answer, made cheap
                 return sql.rows(conn.execute(stmt, params))
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"reading {kind.name}s") from e
+        except self._dbapi_errors as e:
             raise self._error(e, f"reading {kind.name}s") from e
 
     def row_version(self, kind: str, key: str) -> int | None:
@@ -275,8 +331,17 @@ class DBPersistence(PersistenceDriverBase):
             return super().row_version(kind, key)
         try:
             with self._reading() as conn:
-                return conn.execute(sql.version_of, {"_k": key}).scalar()
+                cursor = self._execute_raw(conn, sql, sql.version_of, {"_k": key})
+                if cursor is None:
+                    return conn.execute(sql.version_of, {"_k": key}).scalar()
+                try:
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+                return None if row is None else row[0]
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"reading {kind} {key}") from e
+        except self._dbapi_errors as e:
             raise self._error(e, f"reading {kind} {key}") from e
 
     def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
@@ -357,20 +422,34 @@ class DBPersistence(PersistenceDriverBase):
         sql = self._sql[kind.name]
         try:
             with self._writing() as conn:
-                conn.execute(sql.delete, {"_k": key})
+                cursor = self._execute_raw(conn, sql, sql.delete, {"_k": key})
+                if cursor is None:
+                    conn.execute(sql.delete, {"_k": key})
+                else:
+                    cursor.close()
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"deleting {kind.name} {key}") from e
+        except self._dbapi_errors as e:
             raise self._error(e, f"deleting {kind.name} {key}") from e
 
     def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
         sql = self._sql[kind.name]
         try:
             with self._writing() as conn:
-                if conn.execute(sql.delete_if, {"_k": key, "_v": expected_version}
-                                ).rowcount == 1:
+                params = {"_k": key, "_v": expected_version}
+                cursor = self._execute_raw(conn, sql, sql.delete_if, params)
+                if cursor is None:
+                    deleted = conn.execute(sql.delete_if, params).rowcount
+                else:
+                    deleted = cursor.rowcount
+                    cursor.close()
+                if deleted == 1:
                     return True
                 if conn.execute(sql.exists, {"_k": key}).first() is None:
                     return False
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"deleting {kind.name} {key}") from e
+        except self._dbapi_errors as e:
             raise self._error(e, f"deleting {kind.name} {key}") from e
         raise exc.ConcurrentModification(resource=kind.class_name, id=key,
                                          expected=expected_version)

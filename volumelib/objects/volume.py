@@ -114,7 +114,10 @@ class Volume(Resource):
     @property
     def snapshots(self) -> list[Snapshot]:
         """This volume's snapshots, read from the store."""
-        return self._bound(self.persistence.get_snapshots(volume_id=self.id))
+        snaps = self._bound(self.persistence.get_snapshots(volume_id=self.id))
+        for snap in snaps:  # what their info() needs, while this volume is current
+            snap._carry_volume(self)
+        return snaps
 
     @property
     def connections(self) -> list[Connection]:
