@@ -2,7 +2,10 @@
 
 Drivers are looked up by stevedore entry point in the ``volumelib.drivers`` namespace
 (``file``, ``fake``, ``rbd``...) or by a dotted class path
-(``mypkg.drivers.MyDriver``). Nothing is imported until a driver is asked for.
+(``mypkg.drivers.MyDriver``). A path in Cinder's package
+(``cinder.volume.drivers.rbd.RBDDriver``) runs that unmodified Cinder driver through
+the adapter :mod:`volumelib.drivers.cinder` (extra ``volumelib[cinder]``). Nothing is
+imported until a driver is asked for.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ NAMESPACE = "volumelib.drivers"
 #: Drivers we know of that need something extra to load, and what.
 KNOWN_OPTIONAL = {
     "rbd": "the Ceph bindings python3-rados and python3-rbd (Debian) linked into the venv",
+    "cinder.*": "OpenStack Cinder: pip install 'volumelib[cinder]'",
 }
 
 
@@ -45,7 +49,10 @@ def load_driver_class(name: str) -> type[VolumeDriver]:
 
     if not isinstance(name, str) or not name:
         raise exc.DriverNotFound(driver=name, available=", ".join(available_drivers()))
-    if "." in name or ":" in name:
+    from volumelib.drivers.cinder import loading as cinder_loading
+    if cinder_loading.is_cinder_path(name):
+        cls = cinder_loading.driver_class(name)
+    elif "." in name or ":" in name:
         cls = _load_dotted(name)
     else:
         cls = _load_entry_point(name)
