@@ -201,8 +201,10 @@ class CinderDriver(VolumeDriver):
     @property
     def capabilities(self) -> frozenset[Capability]:
         if self._caps is None:
-            self._caps = stats.capabilities(self.cinder_class, self._stats, self.protocol,
-                                            os.geteuid() == 0)
+            caps = stats.capabilities(self.cinder_class, self._stats, self.protocol,
+                                      os.geteuid() == 0)
+            self._caps = frozenset(c for c in caps if c.value not in
+                                   self.quirks.not_capable)
         return self._caps
 
     def _refresh_stats(self) -> dict[str, Any]:
@@ -278,7 +280,7 @@ class CinderDriver(VolumeDriver):
         if snapshot.volume_id != volume.id:
             raise exc.InvalidArgument(reason=f"snapshot {snapshot.id} is not of volume "
                                              f"{volume.id}")
-        if not stats.implements(self.cinder_class, "revert_to_snapshot"):
+        if Capability.REVERT_TO_SNAPSHOT not in self.capabilities:
             raise exc.NotSupported(operation="revert_to_snapshot", driver=self.cinder_path)
         vol = self.records.volume(check_info(volume), "reverting")
         snap = self.records.snapshot(check_snapshot(snapshot), volume=vol)

@@ -19,9 +19,12 @@ RBD (``rbd.RBDDriver``)     *Leak*: deleting a clone takes the fast path (``remo
                             the adapter keeps one per pool for the backend's life
                             (``cinder_reuse_rados=False`` turns this off).
 NFS family (``nfs``,        *Size*: a volume from a snapshot is copied at the snapshot's
-``remotefs``)               size, ignoring a larger one asked. Workaround: extend it to the
-                            size asked right after (what Cinder's volume manager does for
-                            volumes from images).
+``remotefs``)               size, ignoring a larger one asked; so is a clone (copied
+                            through a temporary snapshot of its source). Workaround: extend
+                            it to the size asked right after (what Cinder's volume manager
+                            does for volumes from images).
+                            *Revert*: the class has ``revert_to_snapshot`` but it raises
+                            ``NotImplementedError``: not declared.
 ==========================  ==================================================================
 
 Listings (for ``gc`` and the stats' ``total_volumes``/``provisioned_capacity_gb``): a
@@ -47,6 +50,20 @@ LOG = logging.getLogger(__name__)
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _VOLUME_RE = re.compile(rf"^volume-({UUID_RE})(\.deleted)?$")
 _SNAPSHOT_RE = re.compile(rf"^snapshot-({UUID_RE})$")
+_NFS_RE = re.compile(rf"^volume-({UUID_RE})(?:\.({UUID_RE}))?$")
+
+
+def _virtual_gb(path: str) -> float:
+    """The size a reader sees of a raw or qcow2 file, in GiB."""
+    import json
+    import subprocess
+    try:
+        out = subprocess.run(["qemu-img", "info", "--output=json", "-U", path],
+                             capture_output=True, text=True, timeout=60, check=True)
+        return int(json.loads(out.stdout)["virtual-size"]) / 1024 ** 3
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        import os
+        return os.path.getsize(path) / 1024 ** 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +109,9 @@ class Quirks:
     """The default: no workaround; listings through the manageable-volumes API."""
 
     name = "generic"
+    #: Capabilities the class seems to have (it overrides the method) but does not:
+    #: the override only raises ``NotImplementedError``.
+    not_capable: frozenset[Any] = frozenset()
 
     def prepare(self, adapter: CinderDriver) -> None:
         """After the driver is built, before ``do_setup``."""
@@ -284,6 +304,9 @@ class NFSQuirks(Quirks):
     """Cinder's NFS family: see the module docstring."""
 
     name = "nfs"
+    # RemoteFSSnapDriverDistributed.revert_to_snapshot calls a _revert_to_snapshot
+    # that only RemoteFSPoolMixin drivers implement; the NFS driver raises.
+    not_capable = frozenset({"revert_to_snapshot"})
 
     def after_create_from_snapshot(self, adapter: CinderDriver, volume: Any,
                                    snapshot: Any) -> None:
@@ -294,9 +317,38 @@ class NFSQuirks(Quirks):
             adapter.cinder_driver.extend_volume(volume, volume.size)
 
     def after_create_cloned(self, adapter: CinderDriver, volume: Any, source: Any) -> None:
+        # A clone is copied through a temporary snapshot of the source: same bug.
         if _workarounds(adapter) and volume.size > source.size:
+            LOG.info("extending clone %s from %s to the %s GiB asked (Cinder NFS driver "
+                     "bug: it copies a snapshot at its own size)", volume.id, source.size,
+                     volume.size)
             adapter.cinder_driver.extend_volume(volume, volume.size)
 
+    def inventory(self, adapter: CinderDriver) -> list[StorageObject] | None:
+        """The files in the driver's mounted shares: ``volume-<id>`` (a volume),
+        ``volume-<id>.<snapshot id>`` (a snapshot's qcow2 file), ``volume-<id>.info``
+        (the volume's snapshot chain, which goes with it)."""
+        import os
+        drv = adapter.cinder_driver
+        found: list[StorageObject] = []
+        for share in list(getattr(drv, "shares", {}) or {}):
+            base = drv._get_mount_point_for_share(share)
+            try:
+                names = sorted(os.listdir(base))
+            except OSError:
+                continue
+            for name in names:
+                m = _NFS_RE.match(name)
+                if not m:
+                    continue
+                path = os.path.join(base, name)
+                if m.group(2):
+                    found.append(StorageObject("snapshot", m.group(2), path,
+                                               parent=f"volume-{m.group(1)}"))
+                else:
+                    found.append(StorageObject("volume", m.group(1), path,
+                                               _virtual_gb(path)))
+        return found
 
 def for_class(cinder_cls: type) -> Quirks:
     """The quirks of a Cinder driver class (a fresh object per backend)."""

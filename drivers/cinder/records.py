@@ -172,7 +172,6 @@ class Records:
             metadata=dict(info.metadata), admin_metadata=admin, glance_metadata={},
             **fields)
         vol.volume_type = self._volume_type(ctx, tid, info.volume_type)
-        vol.volume_attachment = objects.VolumeAttachmentList(context=ctx, objects=[])
         vol.obj_reset_changes()
         return vol
 
@@ -284,6 +283,8 @@ class Records:
         for name in PROVIDER_FIELDS:
             if returned and name in returned:
                 update[name] = returned[name]
+                if name in obj.fields:  # as Cinder's manager does: volume.update(...)
+                    setattr(obj, name, returned[name])
             elif name in changed:
                 update[name] = getattr(obj, name)
         return update or None
