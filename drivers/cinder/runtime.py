@@ -79,6 +79,8 @@ def import_cinder(what: str) -> None:
             f"Cinder driver {what!r} needs OpenStack Cinder, which is not installed "
             f"({e}); install the extra: pip install '{EXTRA}'",
             driver=what, available=EXTRA) from e
+    from cinder import objects
+    objects.register_all()  # driver modules use cinder.objects.<Class> at import
     IMPORT_SECONDS = time.perf_counter() - started
     LOG.debug("imported cinder in %.3f s", IMPORT_SECONDS)
 
@@ -112,8 +114,6 @@ def ensure() -> None:
         import_cinder("cinder")
         started = time.perf_counter()
         _check_not_patched()
-        from cinder import objects
-        objects.register_all()
         _make_state_dir()
         _setup_database()
         _setup_locks()
