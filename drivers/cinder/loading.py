@@ -124,9 +124,22 @@ def cinder_drivers() -> list[dict[str, Any]]:
     ``ci_wiki_name`` and ``describe_class``'s ``options``. Imports every driver module
     (several seconds)."""
     runtime.import_cinder("cinder.interface")
+    import pkgutil
+
+    import cinder.volume.drivers
+    from cinder import interface
     from cinder.interface import util
+    # Cinder's own util.get_volume_drivers() walks a path relative to the current
+    # directory; import every driver module by name instead (some need packages of
+    # their vendor and fail: they are left out, as Cinder leaves them out).
+    for mod in pkgutil.walk_packages(cinder.volume.drivers.__path__,
+                                     "cinder.volume.drivers."):
+        try:
+            importlib.import_module(mod.name)
+        except Exception as e:  # noqa: BLE001 - a vendor module that cannot load here
+            LOG.debug("Cinder driver module %s does not import: %s", mod.name, e)
     out = []
-    for info in util.get_volume_drivers():
+    for info in (util.DriverInfo(cls) for cls in interface._volume_register):
         doc = inspect.cleandoc(info.desc or "").splitlines()
         out.append({"class_name": info.class_name, "class_fqn": info.class_fqn,
                     "desc": doc[0] if doc else info.class_name,

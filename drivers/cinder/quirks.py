@@ -23,6 +23,10 @@ NFS family (``nfs``,        *Size*: a volume from a snapshot is copied at the sn
                             through a temporary snapshot of its source). Workaround: extend
                             it to the size asked right after (what Cinder's volume manager
                             does for volumes from images).
+                            *Clone format*: a clone of a volume with snapshots gets the
+                            source's ``format`` admin metadata (``qcow2``) while its file is
+                            a raw copy, so extending it fails. Workaround: the format the
+                            clone's file has is recorded after the clone.
                             *Revert*: the class has ``revert_to_snapshot`` but it raises
                             ``NotImplementedError``: not declared.
 ==========================  ==================================================================
@@ -317,12 +321,33 @@ class NFSQuirks(Quirks):
             adapter.cinder_driver.extend_volume(volume, volume.size)
 
     def after_create_cloned(self, adapter: CinderDriver, volume: Any, source: Any) -> None:
+        if not _workarounds(adapter):
+            return
+        self._fix_clone_format(adapter, volume)
         # A clone is copied through a temporary snapshot of the source: same bug.
-        if _workarounds(adapter) and volume.size > source.size:
+        if volume.size > source.size:
             LOG.info("extending clone %s from %s to the %s GiB asked (Cinder NFS driver "
                      "bug: it copies a snapshot at its own size)", volume.id, source.size,
                      volume.size)
             adapter.cinder_driver.extend_volume(volume, volume.size)
+
+    @staticmethod
+    def _fix_clone_format(adapter: CinderDriver, volume: Any) -> None:
+        """The driver copies the source's ``format`` admin metadata to the clone (qcow2
+        once the source has snapshots), but the clone's file is a fresh raw copy:
+        record the format the file has, as the driver itself would read it."""
+        import os
+        drv = adapter.cinder_driver
+        path = os.path.join(drv._local_volume_dir(volume),
+                            drv.get_active_image_from_info(volume))
+        actual = drv._qemu_img_info(path, volume.name).file_format
+        if volume.admin_metadata.get("format") not in (None, actual):
+            LOG.info("clone %s is %s but the driver recorded %s (Cinder NFS driver bug: "
+                     "it copies the source's format); recording %s", volume.id, actual,
+                     volume.admin_metadata.get("format"), actual)
+            volume.admin_metadata["format"] = actual
+            with volume.obj_as_admin():
+                volume.save()
 
     def inventory(self, adapter: CinderDriver) -> list[StorageObject] | None:
         """The files in the driver's mounted shares: ``volume-<id>`` (a volume),

@@ -315,16 +315,22 @@ class SizeTests:
             snap.delete()
             vol.delete()
 
-    def test_clone_larger_has_the_size_asked(self, backend: Any) -> None:
+    @pytest.mark.parametrize("source_has_snapshot", [False, True])
+    def test_clone_larger_has_the_size_asked(self, backend: Any,
+                                             source_has_snapshot: bool) -> None:
         require_capabilities(backend, Capability.CLONE)
         vol = backend.create_volume(1)
         self.write_data(backend, vol, 0, b"C" * 4096)  # type: ignore[attr-defined]
+        snap = vol.create_snapshot() if source_has_snapshot else None
         clone = vol.clone(size=2)
         try:
             self._check_size(backend, clone, 2)
             assert self.read_data(backend, clone, 0, 4096) == b"C" * 4096  # type: ignore[attr-defined]
+            assert clone.extend(3) == 3 * GiB  # the clone is a working volume
         finally:
             clone.delete()
+            if snap is not None:
+                snap.delete()
             vol.delete()
 
     def test_extend_has_the_size_asked(self, backend: Any) -> None:
