@@ -193,3 +193,26 @@ def test_capabilities_from_class_and_stats() -> None:
     nfs = stats.capabilities(NfsDriver, STATS_POOLS, "nfs", is_root=True)
     assert Capability.CONSISTENT_GROUP_SNAPSHOT not in nfs
     assert Capability.ONLINE_EXTEND not in nfs and Capability.LOCAL_ATTACH not in nfs
+
+
+def test_list_supported_drivers_has_cinders_drivers_in_both_versions() -> None:
+    _requires_cinder()
+    import volumelib.compat.cinderlib as cinderlib
+    v1 = cinderlib.list_supported_drivers()
+    v2 = cinderlib.list_supported_drivers(output_version=2)
+    nfs1, nfs2 = v1["NfsDriver"], v2["NfsDriver"]
+    assert nfs1["class_fqn"] == "cinder.volume.drivers.nfs.NfsDriver" and nfs1["supported"]
+    opts1 = {o["name"]: o for o in nfs1["driver_options"]}
+    opts2 = {o["name"]: o for o in nfs2["driver_options"]}
+    assert opts1["nfs_snapshot_support"]["default"] == "False"  # v1: strings
+    assert opts2["nfs_snapshot_support"]["default"] is False    # v2: Python values
+    assert opts2["nfs_shares_config"]["dest"] == "nfs_shares_config"
+    # Cinder's RBD driver is listed under its path (volumelib's own rbd keeps the name).
+    rbd = v1["cinder.volume.drivers.rbd.RBDDriver"]
+    assert rbd["class_name"] == "RBDDriver" and \
+        "rbd_keyring_conf" in {o["name"] for o in rbd["driver_options"]}
+    assert v1["RBDDriver"]["class_fqn"] == "volumelib.drivers.rbd.driver.RBDDriver"
+    cinder_entries = [k for k, v in v1.items() if v["class_fqn"].startswith("cinder.")]
+    assert len(cinder_entries) > 80  # every driver Cinder ships that imports here
+    secret = [o for e in v2.values() for o in e["driver_options"] if o.get("secret")]
+    assert secret and all(o["default"] is None for o in secret)
