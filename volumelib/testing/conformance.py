@@ -72,7 +72,7 @@ CORE_AREAS: dict[str, str] = {
 #: Which tests check a declared capability (``Class`` or ``Class.test``); the tests
 #: call ``require_capabilities`` for it, so they are "not applicable" without it.
 CAPABILITY_TESTS: dict[Capability, tuple[str, ...]] = {
-    Capability.CLONE: ("CloneTests",),
+    Capability.CLONE: ("CloneTests", "SizeTests.test_clone_larger_has_the_size_asked"),
     Capability.REVERT_TO_SNAPSHOT: ("RevertTests",),
     Capability.LOCAL_ATTACH: ("LocalAttachTests",),
     Capability.ONLINE_EXTEND: ("LocalAttachTests.test_extend_while_attached",),
