@@ -3,8 +3,9 @@
 Drivers are looked up by stevedore entry point in the ``volumelib.drivers`` namespace
 (``file``, ``fake``, ``rbd``...) or by a dotted class path
 (``mypkg.drivers.MyDriver``). A path in Cinder's package
-(``cinder.volume.drivers.rbd.RBDDriver``) runs that unmodified Cinder driver through
-the adapter :mod:`volumelib.drivers.cinder` (extra ``volumelib[cinder]``). Nothing is
+(``cinder.volume.drivers.rbd.RBDDriver``), or to any other Cinder driver class (a
+vendor's out-of-tree one), runs that unmodified Cinder driver through the adapter
+:mod:`volumelib.drivers.cinder` (extra ``volumelib[cinder]``). Nothing is
 imported until a driver is asked for.
 """
 
@@ -54,6 +55,8 @@ def load_driver_class(name: str) -> type[VolumeDriver]:
         cls = cinder_loading.driver_class(name)
     elif "." in name or ":" in name:
         cls = _load_dotted(name)
+        if cinder_loading.is_cinder_class(cls):  # an out-of-tree Cinder driver
+            cls = cinder_loading.driver_class(name.replace(":", "."))
     else:
         cls = _load_entry_point(name)
     if not (isinstance(cls, type) and issubclass(cls, VolumeDriver)):

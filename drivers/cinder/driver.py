@@ -216,8 +216,11 @@ class CinderDriver(VolumeDriver):
 
     # -- volumes -------------------------------------------------------------------------
 
-    def _ctx(self) -> Any:
-        return runtime.admin_context()
+    def _ctx(self, context: Any = None) -> Any:
+        """Cinder's context for a call, for the user and project of volumelib's
+        ``context`` (the CG interface's) when given."""
+        return runtime.admin_context(getattr(context, "user_id", None),
+                                     getattr(context, "project_id", None))
 
     @_operation("create_volume")
     def create_volume(self, volume: VolumeInfo) -> ModelUpdate:
@@ -418,22 +421,25 @@ class CinderDriver(VolumeDriver):
         if not stats.implements(self.cinder_class, method):
             raise NotImplementedError(method)
 
-    def _group(self, group: Mapping[str, Any], volumes: Sequence[Any] = ()) -> Any:
-        return self.records.group(group, volumes)
+    def _group(self, group: Mapping[str, Any], volumes: Sequence[Any] = (),
+               context: Any = None) -> Any:
+        return self.records.group(group, volumes, context=context)
 
     @_operation("create_consistencygroup")
     def create_consistencygroup(self, context: Any, group: Mapping[str, Any]
                                 ) -> Mapping[str, Any] | None:
         self._require_groups("create_group")
-        return self.cinder_driver.create_group(self._ctx(), self._group(group))
+        ctx = self._ctx(context)
+        return self.cinder_driver.create_group(ctx, self._group(group))
 
     @_operation("delete_consistencygroup")
     def delete_consistencygroup(self, context: Any, group: Mapping[str, Any],
                                 volumes: Sequence[VolumeInfo]) -> tuple[Any, Any]:
         self._require_groups("delete_group")
-        vols = [self.records.volume(v, "deleting") for v in volumes]
+        ctx = self._ctx(context)
+        vols = [self.records.volume(v, "deleting", context=ctx) for v in volumes]
         model, vol_updates = self.cinder_driver.delete_group(
-            self._ctx(), self._group(group, vols), vols)
+            ctx, self._group(group, vols), vols)
         for vol in volumes:
             self.records.forget_volume(vol.id)
         return model, vol_updates
@@ -444,32 +450,35 @@ class CinderDriver(VolumeDriver):
                                 remove_volumes: Sequence[VolumeInfo] | None = None
                                 ) -> tuple[Any, Any, Any]:
         self._require_groups("update_group")
-        adds = [self.records.volume(v) for v in add_volumes or ()]
-        removes = [self.records.volume(v) for v in remove_volumes or ()]
-        return self.cinder_driver.update_group(self._ctx(), self._group(group), adds,
+        ctx = self._ctx(context)
+        adds = [self.records.volume(v, context=ctx) for v in add_volumes or ()]
+        removes = [self.records.volume(v, context=ctx) for v in remove_volumes or ()]
+        return self.cinder_driver.update_group(ctx, self._group(group), adds,
                                                removes)
 
     @_operation("create_cgsnapshot")
     def create_cgsnapshot(self, context: Any, cgsnapshot: Mapping[str, Any],
                           snapshots: Sequence[SnapshotInfo]) -> tuple[Any, Any]:
         self._require_groups("create_group_snapshot")
-        snaps = [self.records.snapshot(s, "creating") for s in snapshots]
+        ctx = self._ctx(context)
+        snaps = [self.records.snapshot(s, "creating", context=ctx) for s in snapshots]
         group = self._group({"id": cgsnapshot["group_id"], "status": "available",
                              "group_type": cgsnapshot.get("group_type") or {}},
                             [s.volume for s in snaps])
-        gs = self.records.group_snapshot(cgsnapshot, group, snaps)
-        return self.cinder_driver.create_group_snapshot(self._ctx(), gs, snaps)
+        gs = self.records.group_snapshot(cgsnapshot, group, snaps, context=ctx)
+        return self.cinder_driver.create_group_snapshot(ctx, gs, snaps)
 
     @_operation("delete_cgsnapshot")
     def delete_cgsnapshot(self, context: Any, cgsnapshot: Mapping[str, Any],
                           snapshots: Sequence[SnapshotInfo]) -> tuple[Any, Any]:
         self._require_groups("delete_group_snapshot")
-        snaps = [self.records.snapshot(s, "deleting") for s in snapshots]
+        ctx = self._ctx(context)
+        snaps = [self.records.snapshot(s, "deleting", context=ctx) for s in snapshots]
         group = self._group({"id": cgsnapshot["group_id"], "status": "available",
                              "group_type": cgsnapshot.get("group_type") or {}},
                             [s.volume for s in snaps])
-        gs = self.records.group_snapshot(cgsnapshot, group, snaps)
-        result = self.cinder_driver.delete_group_snapshot(self._ctx(), gs, snaps)
+        gs = self.records.group_snapshot(cgsnapshot, group, snaps, context=ctx)
+        result = self.cinder_driver.delete_group_snapshot(ctx, gs, snaps)
         for snap in snapshots:
             self.records.forget_snapshot(snap.id)
         return result
@@ -482,20 +491,21 @@ class CinderDriver(VolumeDriver):
             source_cg: Mapping[str, Any] | None = None,
             source_vols: Sequence[VolumeInfo] | None = None) -> tuple[Any, Any]:
         self._require_groups("create_group_from_src")
-        vols = [self.records.volume(v, "creating") for v in volumes]
+        ctx = self._ctx(context)
+        vols = [self.records.volume(v, "creating", context=ctx) for v in volumes]
         target = self._group(group, vols)
         gs = snaps = source = svols = None
         if cgsnapshot is not None:
-            snaps = [self.records.snapshot(s) for s in snapshots or ()]
+            snaps = [self.records.snapshot(s, context=ctx) for s in snapshots or ()]
             gs = self.records.group_snapshot(cgsnapshot, self._group(
                 {"id": cgsnapshot["group_id"], "status": "available",
                  "group_type": group.get("group_type") or {}},
                 [s.volume for s in snaps]), snaps)
         if source_cg is not None:
-            svols = [self.records.volume(v) for v in source_vols or ()]
+            svols = [self.records.volume(v, context=ctx) for v in source_vols or ()]
             source = self._group(source_cg, svols)
         return self.cinder_driver.create_group_from_src(
-            self._ctx(), target, vols, group_snapshot=gs, snapshots=snaps,
+            ctx, target, vols, group_snapshot=gs, snapshots=snaps,
             source_group=source, source_vols=svols)
 
 

@@ -1,9 +1,10 @@
 """Finding the Cinder driver class behind a ``volume_driver`` and describing it.
 
-``volume_driver`` may be a Cinder class path (``cinder.volume.drivers.rbd.RBDDriver``)
-or one of Cinder's deprecated paths that its volume manager still maps to the new
-one (``cinder.volume.manager.MAPPING``; cinderlib went through the same manager
-code). Nothing here runs at ``import volumelib``; Cinder is imported on first use.
+``volume_driver`` may be a Cinder class path (``cinder.volume.drivers.rbd.RBDDriver``),
+one of Cinder's deprecated paths that its volume manager still maps to the new one
+(``cinder.volume.manager.MAPPING``; cinderlib went through the same manager code),
+or the path of a Cinder driver class outside Cinder's package (a vendor's
+out-of-tree driver). Nothing here runs at ``import volumelib``; Cinder is imported on first use.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from volumelib import exceptions as exc
 from volumelib.drivers.cinder import runtime
 
-__all__ = ["is_cinder_path", "driver_class", "describe_class", "cinder_drivers"]
+__all__ = ["is_cinder_path", "is_cinder_class", "driver_class", "describe_class",
+           "cinder_drivers"]
 
 LOG = logging.getLogger(__name__)
 
@@ -28,6 +30,14 @@ _lock = threading.Lock()
 def is_cinder_path(name: Any) -> bool:
     """Whether ``name`` names a class in Cinder's package."""
     return isinstance(name, str) and name.startswith("cinder.") and name.count(".") >= 2
+
+
+def is_cinder_class(cls: Any) -> bool:
+    """Whether ``cls`` is a Cinder volume driver class (without importing Cinder: a
+    class that is one was imported with it)."""
+    return isinstance(cls, type) and any(
+        c.__module__ == "cinder.volume.driver" and c.__name__ == "BaseVD"
+        for c in cls.__mro__)
 
 
 def _import_class(path: str) -> type | None:

@@ -212,7 +212,11 @@ def _setup_privsep() -> None:
         pass
 
 
-def admin_context() -> Any:
-    """A Cinder admin ``RequestContext`` (a driver call's ``context``)."""
+def admin_context(user_id: str | None = None, project_id: str | None = None) -> Any:
+    """A Cinder admin ``RequestContext`` (a driver call's ``context``) for the user and
+    project volumelib acts for (``volumelib`` when it does not say): Cinder's objects
+    need both (a ``Group``'s ``user_id`` is not nullable)."""
     from cinder import context
-    return context.get_admin_context()
+    return context.RequestContext(user_id=user_id or "volumelib",
+                                  project_id=project_id or "volumelib", is_admin=True,
+                                  overwrite=False)
