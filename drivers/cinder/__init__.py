@@ -15,7 +15,7 @@ only asking for a Cinder driver does (see ``docs/drivers.md`` for the cost).
 
 from __future__ import annotations
 
+from volumelib.drivers.cinder.extra import EXTRA
 from volumelib.drivers.cinder.loading import driver_class, is_cinder_path
-from volumelib.drivers.cinder.runtime import EXTRA
 
 __all__ = ["driver_class", "is_cinder_path", "EXTRA"]

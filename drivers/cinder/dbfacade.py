@@ -12,14 +12,12 @@ refused with ``NotSupported`` naming it, instead of reaching some database.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from volumelib import exceptions as exc
+from volumelib.drivers.cinder.records import Records
 
-if TYPE_CHECKING:
-    from volumelib.drivers.cinder.driver import CinderDriver
-
-__all__ = ["CinderDB", "ALLOWED"]
+__all__ = ["CinderDB", "ALLOWED", "Adapter"]
 
 LOG = logging.getLogger(__name__)
 
@@ -35,10 +33,27 @@ ALLOWED = frozenset({
 })
 
 
+class Adapter(Protocol):
+    """What the facade uses of the adapter (:class:`~volumelib.drivers.cinder.driver.
+    CinderDriver`), which sits above this module and passes itself in."""
+
+    @property
+    def cinder_path(self) -> str:
+        """The Cinder class path the adapter runs (named in refusals)."""
+
+    @property
+    def db(self) -> Any:
+        """volumelib's read-only DB facade, or ``None``."""
+
+    @property
+    def records(self) -> Records:
+        """The Cinder objects and private-database rows of the adapter's backend."""
+
+
 class CinderDB:
     """``self.db`` of a Cinder driver run by the adapter."""
 
-    def __init__(self, adapter: CinderDriver) -> None:
+    def __init__(self, adapter: Adapter) -> None:
         self._adapter = adapter
 
     def __getattr__(self, name: str) -> Any:

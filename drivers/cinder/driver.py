@@ -47,12 +47,12 @@ from typing import Any, ClassVar
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
+from volumelib.drivers.boundary import check_id, driver_operation
+from volumelib.drivers.cinder import catalogue, runtime, stats
 from volumelib.drivers.cinder import config as cinder_config
 from volumelib.drivers.cinder import quirks as cinder_quirks
-from volumelib.drivers.cinder import runtime, stats
 from volumelib.drivers.cinder.dbfacade import CinderDB
 from volumelib.drivers.cinder.records import Records
-from volumelib.drivers.boundary import check_id, driver_operation
 from volumelib.drivers.types import (BackendStats, Capability, ConnectionInfo,
                                      ConnectorProperties, SnapshotInfo, VolumeInfo)
 
@@ -150,9 +150,24 @@ class CinderDriver(VolumeDriver):
     @classmethod
     def describe(cls) -> dict[str, Any]:
         """The Cinder class and the options it declares (for docs and listings)."""
-        from volumelib.drivers.cinder import loading
-        return loading.describe_class(cls.cinder_class, cls.cinder_path) \
+        return catalogue.describe_class(cls.cinder_class, cls.cinder_path) \
             if cls.cinder_class else super().describe()
+
+    @classmethod
+    def known_options(cls) -> set[str]:
+        """The option names a backend of this class takes without probing the Cinder
+        driver's constructor: the options it declares (and those it reads as
+        attributes), those Cinder's driver base gives every driver, and the adapter's
+        own (``cinder_reuse_rados``...)."""
+        return ({o["name"] for o in cls.describe()["options"]} |
+                {o.dest for o in cinder_config.base_options()} |
+                set(cinder_quirks.ADAPTER_OPTIONS))
+
+    @staticmethod
+    def cinder_drivers() -> list[dict[str, Any]]:
+        """Every volume driver Cinder ships, described as :meth:`describe` describes
+        one (:func:`volumelib.drivers.cinder.catalogue.cinder_drivers`)."""
+        return catalogue.cinder_drivers()
 
     # -- life cycle ----------------------------------------------------------------------
 

@@ -1,25 +1,30 @@
-"""Finding the Cinder driver class behind a ``volume_driver`` and describing it.
+"""Finding the Cinder driver class behind a ``volume_driver``, and its adapter class.
 
 ``volume_driver`` may be a Cinder class path (``cinder.volume.drivers.rbd.RBDDriver``),
 one of Cinder's deprecated paths that its volume manager still maps to the new one
 (``cinder.volume.manager.MAPPING``; cinderlib went through the same manager code),
 or the path of a Cinder driver class outside Cinder's package (a vendor's
 out-of-tree driver). Nothing here runs at ``import volumelib``; Cinder is imported on first use.
+
+The top of :mod:`volumelib.drivers.cinder`, and its light side: ``volumelib.drivers``
+imports this module with ``import volumelib``. The adapter module
+(:mod:`~volumelib.drivers.cinder.driver`) and everything below it (oslo.config,
+SQLAlchemy, Cinder's objects) load through one lazy import, :func:`_adapter`, after
+Cinder itself was imported.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import threading
+from types import ModuleType
 from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib.drivers.cinder import runtime
+from volumelib.drivers.cinder import extra
 
-__all__ = ["is_cinder_path", "is_cinder_class", "driver_class", "describe_class",
-           "cinder_drivers"]
+__all__ = ["is_cinder_path", "is_cinder_class", "driver_class", "cinder_drivers"]
 
 LOG = logging.getLogger(__name__)
 
@@ -61,12 +66,14 @@ def driver_class(path: str) -> type:
     with _lock:
         if path in _classes:
             return _classes[path]
-        runtime.import_cinder(path)
+        extra.import_cinder(path)
+        # Cinder's driver base: imported just above by extra.import_cinder.
         from cinder.volume import driver as cinder_driver
         try:
             cls = _import_class(path)
             real = path
             if cls is None:
+                # Cinder's manager holds its map of deprecated driver paths.
                 from cinder.volume import manager
                 real = manager.MAPPING.get(path, path)
                 cls = _import_class(real) if real != path else None
@@ -84,9 +91,9 @@ def driver_class(path: str) -> type:
                 f"cinder.volume.driver.BaseVD)", driver=path,
                 available="Cinder's drivers (see "
                           "volumelib.compat.cinderlib.list_supported_drivers)")
-        from volumelib.drivers.cinder.driver import CinderDriver
-        adapter = type(f"Cinder{cls.__name__}", (CinderDriver,), {
-            "__module__": CinderDriver.__module__,
+        base = _adapter().CinderDriver
+        adapter = type(f"Cinder{cls.__name__}", (base,), {
+            "__module__": base.__module__,
             "__doc__": f"volumelib's adapter over Cinder's {real}.",
             "name": path, "cinder_path": real, "cinder_class": cls,
             "vendor_name": "OpenStack Cinder",
@@ -97,63 +104,21 @@ def driver_class(path: str) -> type:
         return adapter
 
 
-def describe_class(cls: type | None, path: str) -> dict[str, Any]:
-    """``name``, ``class``, ``vendor_name``, ``version``, ``storage_protocol`` and the
-    ``options`` (``name``, ``type``, ``default``, ``help``, ``secret``...) of a Cinder
-    driver class, as ``VolumeDriver.describe`` gives them."""
-    from volumelib.drivers.cinder import config, quirks
-    options = []
-    opts = []
-    if cls is not None:
-        try:
-            opts = list(cls.get_driver_options())
-        except Exception as e:  # noqa: BLE001 - a driver's own listing
-            LOG.debug("%s.get_driver_options() failed: %s", path, e)
-    for opt in opts:
-        secret = bool(getattr(opt, "secret", False))
-        options.append({"name": opt.dest, "type": config.option_type(opt),
-                        "default": None if secret else opt.default,
-                        "help": " ".join(str(opt.help or "").split()), "secret": secret,
-                        "required": bool(getattr(opt, "required", False)),
-                        "choices": list(opt.type.choices) if getattr(
-                            getattr(opt, "type", None), "choices", None) else None})
-    if cls is not None:
-        for name, text in quirks.attribute_options(cls).items():
-            options.append({"name": name, "type": "str", "default": None, "help": text,
-                            "secret": False, "required": False, "choices": None})
-    return {"name": path, "class": path,
-            "vendor_name": getattr(cls, "VENDOR_NAME", None) or "OpenStack Cinder",
-            "version": str(getattr(cls, "VERSION", "unknown")),
-            "storage_protocol": str(getattr(cls, "STORAGE_PROTOCOL", "unknown")),
-            "options": options}
-
-
 def cinder_drivers() -> list[dict[str, Any]]:
-    """Every volume driver Cinder ships (``cinder.interface.util.get_volume_drivers``):
-    ``class_name``, ``class_fqn``, ``desc``, ``version``, ``supported``,
-    ``ci_wiki_name`` and ``describe_class``'s ``options``. Imports every driver module
-    (several seconds)."""
-    runtime.import_cinder("cinder.interface")
-    import pkgutil
+    """Every volume driver Cinder ships, with its options
+    (:func:`volumelib.drivers.cinder.catalogue.cinder_drivers`; imports every driver
+    module, several seconds).
 
-    import cinder.volume.drivers
-    from cinder import interface
-    from cinder.interface import util
-    # Cinder's own util.get_volume_drivers() walks a path relative to the current
-    # directory; import every driver module by name instead (some need packages of
-    # their vendor and fail: they are left out, as Cinder leaves them out).
-    for mod in pkgutil.walk_packages(cinder.volume.drivers.__path__,
-                                     "cinder.volume.drivers."):
-        try:
-            importlib.import_module(mod.name)
-        except Exception as e:  # noqa: BLE001 - a vendor module that cannot load here
-            LOG.debug("Cinder driver module %s does not import: %s", mod.name, e)
-    out = []
-    for info in (util.DriverInfo(cls) for cls in interface._volume_register):
-        doc = inspect.cleandoc(info.desc or "").splitlines()
-        out.append({"class_name": info.class_name, "class_fqn": info.class_fqn,
-                    "desc": doc[0] if doc else info.class_name,
-                    "version": info.version, "supported": info.supported,
-                    "ci_wiki_name": info.ci_wiki_name,
-                    "options": describe_class(info.cls, info.class_fqn)["options"]})
-    return out
+    Raises:
+        DriverNotFound: Cinder is not installed (names the extra ``volumelib[cinder]``).
+    """
+    extra.import_cinder("cinder.interface")
+    return _adapter().CinderDriver.cinder_drivers()
+
+
+def _adapter() -> ModuleType:
+    """The adapter module, once Cinder imported (:func:`extra.import_cinder`)."""
+    # The Cinder adapter (with oslo.config, SQLAlchemy and Cinder's objects) loads
+    # with the first Cinder driver, never at import volumelib.
+    from volumelib.drivers.cinder import driver
+    return driver

@@ -42,12 +42,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from volumelib.drivers.cinder.driver import CinderDriver
-
-__all__ = ["Quirks", "for_class", "StorageObject", "attribute_options"]
+__all__ = ["Quirks", "for_class", "StorageObject", "attribute_options", "Adapter"]
 
 LOG = logging.getLogger(__name__)
 
@@ -83,6 +81,22 @@ class StorageObject:
     parent: str | None = None   # the volume image a snapshot belongs to
 
 
+class Adapter(Protocol):
+    """What quirks use of the adapter (:class:`~volumelib.drivers.cinder.driver.
+    CinderDriver`), which sits above this module and passes itself in."""
+
+    @property
+    def adapter_options(self) -> Mapping[str, Any]:
+        """The adapter's own options (:data:`ADAPTER_OPTIONS`), as the backend set them."""
+
+    @property
+    def cinder_driver(self) -> Any:
+        """The Cinder driver instance the adapter runs."""
+
+    def delete_orphan(self, obj: StorageObject) -> None:
+        """Delete a storage object no record knows of, with the driver's delete."""
+
+
 def _is_subclass(cls: type, module: str, name: str) -> bool:
     return any(c.__module__ == module and c.__name__ == name for c in cls.__mro__)
 
@@ -105,7 +119,7 @@ ADAPTER_OPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-def _workarounds(adapter: CinderDriver) -> bool:
+def _workarounds(adapter: Adapter) -> bool:
     return bool(adapter.adapter_options.get("cinder_workarounds", True))
 
 
@@ -117,27 +131,27 @@ class Quirks:
     #: the override only raises ``NotImplementedError``.
     not_capable: frozenset[Any] = frozenset()
 
-    def prepare(self, adapter: CinderDriver) -> None:
+    def prepare(self, adapter: Adapter) -> None:
         """After the driver is built, before ``do_setup``."""
 
-    def close(self, adapter: CinderDriver) -> None:
+    def close(self, adapter: Adapter) -> None:
         """When the backend closes."""
 
-    def before_delete_volume(self, adapter: CinderDriver, volume: Any) -> Any:
+    def before_delete_volume(self, adapter: Adapter, volume: Any) -> Any:
         """Returns what :meth:`after_delete_volume` needs."""
         return None
 
-    def after_delete_volume(self, adapter: CinderDriver, volume: Any, state: Any) -> None:
+    def after_delete_volume(self, adapter: Adapter, volume: Any, state: Any) -> None:
         """After the driver deleted ``volume`` without raising."""
 
-    def after_create_from_snapshot(self, adapter: CinderDriver, volume: Any,
+    def after_create_from_snapshot(self, adapter: Adapter, volume: Any,
                                    snapshot: Any) -> None:
         """After ``create_volume_from_snapshot`` (``volume.size`` is the size asked)."""
 
-    def after_create_cloned(self, adapter: CinderDriver, volume: Any, source: Any) -> None:
+    def after_create_cloned(self, adapter: Adapter, volume: Any, source: Any) -> None:
         """After ``create_cloned_volume``."""
 
-    def inventory(self, adapter: CinderDriver) -> list[StorageObject] | None:
+    def inventory(self, adapter: Adapter) -> list[StorageObject] | None:
         """Every volumelib-named object on the storage, or ``None`` if the driver cannot
         list them."""
         drv = adapter.cinder_driver
@@ -168,7 +182,7 @@ class Quirks:
                     found.append(StorageObject("snapshot", m.group(1), name))
         return found
 
-    def remove(self, adapter: CinderDriver, obj: StorageObject) -> None:
+    def remove(self, adapter: Adapter, obj: StorageObject) -> None:
         """Remove an orphan with the driver's own delete."""
         adapter.delete_orphan(obj)
 
@@ -191,7 +205,7 @@ class RBDQuirks(Quirks):
     def __init__(self) -> None:
         self._clients: dict[Any, Any] = {}
 
-    def prepare(self, adapter: CinderDriver) -> None:
+    def prepare(self, adapter: Adapter) -> None:
         if not adapter.adapter_options.get("cinder_reuse_rados", True):
             return
         drv = adapter.cinder_driver
@@ -216,7 +230,7 @@ class RBDQuirks(Quirks):
         drv._connect_to_rados = cached_connect
         drv._disconnect_from_rados = keep
 
-    def close(self, adapter: CinderDriver) -> None:
+    def close(self, adapter: Adapter) -> None:
         clients, self._clients = self._clients, {}
         for client, ioctx in clients.values():
             try:
@@ -224,7 +238,7 @@ class RBDQuirks(Quirks):
             except Exception:  # noqa: BLE001 - closing
                 LOG.debug("closing a RADOS connection failed", exc_info=True)
 
-    def before_delete_volume(self, adapter: CinderDriver, volume: Any) -> Any:
+    def before_delete_volume(self, adapter: Adapter, volume: Any) -> Any:
         if not _workarounds(adapter):
             return None
         from cinder.volume.drivers import rbd as cinder_rbd
@@ -238,7 +252,7 @@ class RBDQuirks(Quirks):
             return None
         return (parent, parent_snap) if parent else None
 
-    def after_delete_volume(self, adapter: CinderDriver, volume: Any, state: Any) -> None:
+    def after_delete_volume(self, adapter: Adapter, volume: Any, state: Any) -> None:
         if not state:
             return
         from cinder.volume.drivers import rbd as cinder_rbd
@@ -259,7 +273,7 @@ class RBDQuirks(Quirks):
                      "bug: its fast delete path skips it)", parent, parent_snap, volume.id)
             drv._delete_clone_parent_refs(client, parent, parent_snap)
 
-    def inventory(self, adapter: CinderDriver) -> list[StorageObject]:
+    def inventory(self, adapter: Adapter) -> list[StorageObject]:
         from cinder.volume.drivers import rbd as cinder_rbd
         drv = adapter.cinder_driver
         found: list[StorageObject] = []
@@ -290,7 +304,7 @@ class RBDQuirks(Quirks):
                                            in_use=deleted and in_use))
         return found
 
-    def remove(self, adapter: CinderDriver, obj: StorageObject) -> None:
+    def remove(self, adapter: Adapter, obj: StorageObject) -> None:
         if not obj.name.endswith(".deleted"):
             return super().remove(adapter, obj)
         from cinder.volume.drivers import rbd as cinder_rbd
@@ -312,7 +326,7 @@ class NFSQuirks(Quirks):
     # that only RemoteFSPoolMixin drivers implement; the NFS driver raises.
     not_capable = frozenset({"revert_to_snapshot"})
 
-    def after_create_from_snapshot(self, adapter: CinderDriver, volume: Any,
+    def after_create_from_snapshot(self, adapter: Adapter, volume: Any,
                                    snapshot: Any) -> None:
         if _workarounds(adapter) and volume.size > snapshot.volume_size:
             LOG.info("extending volume %s from %s to the %s GiB asked (Cinder NFS driver "
@@ -320,7 +334,7 @@ class NFSQuirks(Quirks):
                      snapshot.volume_size, volume.size)
             adapter.cinder_driver.extend_volume(volume, volume.size)
 
-    def after_create_cloned(self, adapter: CinderDriver, volume: Any, source: Any) -> None:
+    def after_create_cloned(self, adapter: Adapter, volume: Any, source: Any) -> None:
         if not _workarounds(adapter):
             return
         self._fix_clone_format(adapter, volume)
@@ -332,7 +346,7 @@ class NFSQuirks(Quirks):
             adapter.cinder_driver.extend_volume(volume, volume.size)
 
     @staticmethod
-    def _fix_clone_format(adapter: CinderDriver, volume: Any) -> None:
+    def _fix_clone_format(adapter: Adapter, volume: Any) -> None:
         """The driver copies the source's ``format`` admin metadata to the clone (qcow2
         once the source has snapshots), but the clone's file is a fresh raw copy:
         record the format the file has, as the driver itself would read it."""
@@ -349,7 +363,7 @@ class NFSQuirks(Quirks):
             with volume.obj_as_admin():
                 volume.save()
 
-    def inventory(self, adapter: CinderDriver) -> list[StorageObject] | None:
+    def inventory(self, adapter: Adapter) -> list[StorageObject] | None:
         """The files in the driver's mounted shares: ``volume-<id>`` (a volume),
         ``volume-<id>.<snapshot id>`` (a snapshot's qcow2 file), ``volume-<id>.info``
         (the volume's snapshot chain, which goes with it)."""

@@ -4,8 +4,9 @@ A Cinder driver expects a Cinder service around it: registered versioned objects
 database behind ``cinder.db``, a lock coordinator, a root helper. This module
 provides each, without touching the host application's global state:
 
-* **Import.** ``cinder`` is imported here, on the first use of a Cinder driver (never
-  by ``import volumelib``); :data:`IMPORT_SECONDS` records what it cost.
+* **Import.** ``cinder`` is imported on the first use of a Cinder driver (never by
+  ``import volumelib``), by :func:`volumelib.drivers.cinder.extra.import_cinder`,
+  which records what it cost.
 * **No eventlet monkeypatching.** Cinder 29 runs on native threads unless the
   process is patched; nothing here patches it.
 * **A private database.** Cinder's objects (``volume.save()``, ``Snapshot.create()``
@@ -40,49 +41,16 @@ import warnings
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib.drivers.cinder import extra
 
-__all__ = ["EXTRA", "ensure", "import_cinder", "IMPORT_SECONDS", "admin_context",
-           "engine", "state_dir"]
+__all__ = ["ensure", "admin_context", "engine", "state_dir"]
 
 LOG = logging.getLogger(__name__)
-
-#: The extra that installs Cinder beside volumelib.
-EXTRA = "volumelib[cinder]"
-
-#: Seconds the first ``import cinder...`` took in this process (``None``: not yet).
-IMPORT_SECONDS: float | None = None
 
 _lock = threading.RLock()
 _ready = False
 _state_dir: str | None = None
 _engine: Any = None
-
-
-def import_cinder(what: str) -> None:
-    """Import Cinder's driver base, or raise ``DriverNotFound`` naming the extra.
-
-    Raises:
-        DriverNotFound: Cinder is not installed (or broken); says to install
-            ``volumelib[cinder]``.
-    """
-    global IMPORT_SECONDS
-    if IMPORT_SECONDS is not None:
-        return
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            # eventlet warns about itself at import; Cinder imports it, nothing patches.
-            warnings.simplefilter("ignore")
-            import cinder.volume.driver  # noqa: F401
-    except ImportError as e:
-        raise exc.DriverNotFound(
-            f"Cinder driver {what!r} needs OpenStack Cinder, which is not installed "
-            f"({e}); install the extra: pip install '{EXTRA}'",
-            driver=what, available=EXTRA) from e
-    from cinder import objects
-    objects.register_all()  # driver modules use cinder.objects.<Class> at import
-    IMPORT_SECONDS = time.perf_counter() - started
-    LOG.debug("imported cinder in %.3f s", IMPORT_SECONDS)
 
 
 def state_dir() -> str:
@@ -111,7 +79,7 @@ def ensure() -> None:
     with _lock:
         if _ready:
             return
-        import_cinder("cinder")
+        extra.import_cinder("cinder")
         started = time.perf_counter()
         _check_not_patched()
         _make_state_dir()
