@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import pkgutil
 from typing import Any
 
 from volumelib.drivers.cinder import config, extra, quirks
@@ -56,8 +57,7 @@ def cinder_drivers() -> list[dict[str, Any]]:
     ``ci_wiki_name`` and ``describe_class``'s ``options``. Imports every driver module
     (several seconds)."""
     extra.import_cinder("cinder.interface")
-    import pkgutil
-
+    # Cinder's driver registry and its package of drivers (Cinder stays lazy).
     import cinder.volume.drivers
     from cinder import interface
     from cinder.interface import util

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from oslo_config import cfg
+
 from volumelib import exceptions as exc
 from volumelib.drivers.types import SECRET_KEYS
 
@@ -35,6 +37,7 @@ LOG = logging.getLogger(__name__)
 
 def base_options() -> list[Any]:
     """The options Cinder's ``BaseVD.__init__`` appends for every driver."""
+    # Cinder's driver base (imported already when a Cinder driver is in use).
     from cinder.volume import driver as cinder_driver
     opts: list[Any] = []
     for name in ("volume_opts", "iser_opts", "nvmeof_opts", "nvmet_opts", "scst_opts",
@@ -45,7 +48,6 @@ def base_options() -> list[Any]:
 
 def option_type(opt: Any) -> str:
     """A short type name for an oslo.config option (``str``, ``int``, ``bool``...)."""
-    from oslo_config import cfg
     for cls, name in ((cfg.BoolOpt, "bool"), (cfg.IntOpt, "int"), (cfg.FloatOpt, "float"),
                       (cfg.ListOpt, "list"), (cfg.DictOpt, "dict"), (cfg.PortOpt, "port"),
                       (cfg.MultiStrOpt, "multistr")):
@@ -72,7 +74,6 @@ class CinderConfig:
     # -- Cinder's Configuration interface -------------------------------------------
 
     def append_config_values(self, opts: Iterable[Any]) -> None:
-        from oslo_config import cfg
         for opt in opts:
             try:
                 self._conf.register_opt(opt, group=self.config_group)
@@ -82,7 +83,6 @@ class CinderConfig:
                 self._secret.add(opt.dest)
 
     def safe_get(self, name: str) -> Any:
-        from oslo_config import cfg
         try:
             return getattr(self, name)
         except (cfg.NoSuchOptError, AttributeError):
@@ -144,8 +144,6 @@ def build(cinder_cls: type, backend_name: str, options: Mapping[str, Any],
         UnknownOption: a keyword no option of the driver declares (listing them).
         InvalidConfig: a value of the wrong type.
     """
-    from oslo_config import cfg
-
     conf = cfg.ConfigOpts()
     conf([], project="cinder", default_config_files=[], default_config_dirs=[],
          use_env=False)
@@ -188,7 +186,6 @@ def _driver_options(cinder_cls: type) -> list[Any]:
 def _probe_constructor(cinder_cls: type, config: CinderConfig) -> None:
     """Build a throwaway instance so the options its constructor appends get
     registered (Cinder drivers must not do I/O in ``__init__``)."""
-    from oslo_config import cfg
     probe_conf = cfg.ConfigOpts()
     probe_conf([], project="cinder", default_config_files=[], default_config_dirs=[],
                use_env=False)

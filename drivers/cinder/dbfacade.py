@@ -59,6 +59,7 @@ class CinderDB:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        # Cinder's db API, pointed at the private database (Cinder stays lazy).
         from cinder import db as cinder_db
         if name not in ALLOWED:
             def refused(*args: Any, **kwargs: Any) -> Any:
@@ -75,6 +76,7 @@ class CinderDB:
 
     def _get(self, func: Any, name: str, context: Any, obj_id: str, *args: Any,
              **kwargs: Any) -> Any:
+        # Cinder's exceptions (Cinder stays lazy).
         from cinder import exception as cinder_exc
         try:
             return func(context, obj_id, *args, **kwargs)

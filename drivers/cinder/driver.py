@@ -63,6 +63,7 @@ LOG = logging.getLogger(__name__)
 
 def _translate(driver: CinderDriver, operation: str, error: BaseException
                ) -> exc.VolumelibError:
+    # Cinder's exceptions (Cinder stays lazy).
     from cinder import exception as cinder_exc
     cause = f"{type(error).__name__}: {' '.join(str(error).split())}"
     if isinstance(error, cinder_exc.VolumeIsBusy):

@@ -40,9 +40,13 @@ for RBD straight from the pool (which also sees ``.deleted`` images).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import re
+import subprocess
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Protocol
 
 __all__ = ["Quirks", "for_class", "StorageObject", "attribute_options", "Adapter"]
@@ -57,14 +61,11 @@ _NFS_RE = re.compile(rf"^volume-({UUID_RE})(?:\.({UUID_RE}))?$")
 
 def _virtual_gb(path: str) -> float:
     """The size a reader sees of a raw or qcow2 file, in GiB."""
-    import json
-    import subprocess
     try:
         out = subprocess.run(["qemu-img", "info", "--output=json", "-U", path],
                              capture_output=True, text=True, timeout=60, check=True)
         return int(json.loads(out.stdout)["virtual-size"]) / 1024 ** 3
     except (OSError, subprocess.SubprocessError, ValueError, KeyError):
-        import os
         return os.path.getsize(path) / 1024 ** 3
 
 
@@ -189,12 +190,20 @@ class Quirks:
 
 def _base_method(drv: Any, name: str) -> bool:
     """Whether ``drv``'s ``name`` is Cinder's base class's (not implemented)."""
+    # Cinder's driver base (imported already: a Cinder driver is running).
     from cinder.volume import driver as cinder_driver
     method = getattr(type(drv), name, None)
     return method is None or any(
         method is getattr(base, name, object()) for base in
         (cinder_driver.BaseVD, cinder_driver.VolumeDriver,
          getattr(cinder_driver, "ManageableVD", object)))
+
+
+def _cinder_rbd() -> ModuleType:
+    """Cinder's RBD driver module (imported already: its driver is running)."""
+    # Cinder stays lazy: only the RBD quirks reach into its RBD module.
+    from cinder.volume.drivers import rbd
+    return rbd
 
 
 class RBDQuirks(Quirks):
@@ -241,7 +250,7 @@ class RBDQuirks(Quirks):
     def before_delete_volume(self, adapter: Adapter, volume: Any) -> Any:
         if not _workarounds(adapter):
             return None
-        from cinder.volume.drivers import rbd as cinder_rbd
+        cinder_rbd = _cinder_rbd()
         drv = adapter.cinder_driver
         try:
             with cinder_rbd.RBDVolumeProxy(drv, volume.name, read_only=True) as image:
@@ -255,7 +264,7 @@ class RBDQuirks(Quirks):
     def after_delete_volume(self, adapter: Adapter, volume: Any, state: Any) -> None:
         if not state:
             return
-        from cinder.volume.drivers import rbd as cinder_rbd
+        cinder_rbd = _cinder_rbd()
         drv = adapter.cinder_driver
         parent, parent_snap = state
         with cinder_rbd.RADOSClient(drv) as client:
@@ -274,7 +283,7 @@ class RBDQuirks(Quirks):
             drv._delete_clone_parent_refs(client, parent, parent_snap)
 
     def inventory(self, adapter: Adapter) -> list[StorageObject]:
-        from cinder.volume.drivers import rbd as cinder_rbd
+        cinder_rbd = _cinder_rbd()
         drv = adapter.cinder_driver
         found: list[StorageObject] = []
         with cinder_rbd.RADOSClient(drv) as client:
@@ -307,7 +316,7 @@ class RBDQuirks(Quirks):
     def remove(self, adapter: Adapter, obj: StorageObject) -> None:
         if not obj.name.endswith(".deleted"):
             return super().remove(adapter, obj)
-        from cinder.volume.drivers import rbd as cinder_rbd
+        cinder_rbd = _cinder_rbd()
         drv = adapter.cinder_driver
         with cinder_rbd.RADOSClient(drv) as client:
             with cinder_rbd.RBDVolumeProxy(drv, obj.name, ioctx=client.ioctx) as image:
@@ -350,7 +359,6 @@ class NFSQuirks(Quirks):
         """The driver copies the source's ``format`` admin metadata to the clone (qcow2
         once the source has snapshots), but the clone's file is a fresh raw copy:
         record the format the file has, as the driver itself would read it."""
-        import os
         drv = adapter.cinder_driver
         path = os.path.join(drv._local_volume_dir(volume),
                             drv.get_active_image_from_info(volume))
@@ -367,7 +375,6 @@ class NFSQuirks(Quirks):
         """The files in the driver's mounted shares: ``volume-<id>`` (a volume),
         ``volume-<id>.<snapshot id>`` (a snapshot's qcow2 file), ``volume-<id>.info``
         (the volume's snapshot chain, which goes with it)."""
-        import os
         drv = adapter.cinder_driver
         found: list[StorageObject] = []
         for share in list(getattr(drv, "shares", {}) or {}):

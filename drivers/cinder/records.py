@@ -35,6 +35,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert
+
 from volumelib.drivers.cinder import runtime
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 
@@ -70,10 +73,13 @@ class Records:
 
     def __init__(self, backend_name: str, pool: str | None = None) -> None:
         runtime.ensure()
+        # Cinder's database models and objects (Cinder is imported by runtime.ensure).
+        from cinder import objects
         from cinder.db import models
         self.backend_name = backend_name
         self.pool = pool or backend_name
         self._models = models
+        self._objects = objects
         self._types_written: set[str] = set()
 
     @property
@@ -83,7 +89,6 @@ class Records:
     # -- rows --------------------------------------------------------------------------
 
     def _upsert(self, conn: Any, table: Any, values: dict[str, Any]) -> None:
-        from sqlalchemy.dialects.sqlite import insert
         stmt = insert(table).values(**values)
         update = {k: v for k, v in values.items() if k not in ("id", "created_at")}
         conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
@@ -91,7 +96,6 @@ class Records:
     def _default_type(self, conn: Any) -> str:
         global _default_type_id
         if _default_type_id is None:
-            from sqlalchemy import select
             table = self._models.VolumeType.__table__
             row = conn.execute(select(table.c.id).where(table.c.name == "__DEFAULT__")
                                ).first()
@@ -111,7 +115,6 @@ class Records:
                                     "is_public": True, "deleted": False,
                                     "created_at": _now()})
             es = self._models.VolumeTypeExtraSpecs.__table__
-            from sqlalchemy import delete
             conn.execute(delete(es).where(es.c.volume_type_id == tid))
             for key, value in specs.items():
                 conn.execute(es.insert().values(volume_type_id=tid, key=key,
@@ -136,7 +139,6 @@ class Records:
         return tid
 
     def _admin_metadata(self, conn: Any, volume_id: str) -> dict[str, str]:
-        from sqlalchemy import select
         table = self._models.VolumeAdminMetadata.__table__
         rows = conn.execute(select(table.c.key, table.c.value).where(
             table.c.volume_id == volume_id, table.c.deleted == False)  # noqa: E712
@@ -152,7 +154,7 @@ class Records:
         Args:
             extra: more column values (``source_volid``, ``snapshot_id``...).
         """
-        from cinder import objects
+        objects = self._objects
         ctx = context or runtime.admin_context()
         with runtime.engine().begin() as conn:
             tid = self._write_volume(conn, info, status, extra)
@@ -176,7 +178,7 @@ class Records:
         return vol
 
     def _volume_type(self, ctx: Any, tid: str, specs: Mapping[str, str]) -> Any:
-        from cinder import objects
+        objects = self._objects
         vt = objects.VolumeType(context=ctx, id=tid,
                                 name=f"volumelib-{tid[:8]}" if specs else "__DEFAULT__",
                                 description=None, is_public=True,
@@ -187,7 +189,7 @@ class Records:
     def snapshot(self, info: SnapshotInfo, status: str = "available", *,
                  volume: Any = None, context: Any = None) -> Any:
         """The ``cinder.objects.Snapshot`` of ``info`` (with its volume), rows written."""
-        from cinder import objects
+        objects = self._objects
         ctx = context or runtime.admin_context()
         vol = volume if volume is not None else self.volume(info.volume, context=ctx)
         values = {"id": info.id, "volume_id": info.volume_id,
@@ -217,7 +219,7 @@ class Records:
               context: Any = None) -> Any:
         """A ``cinder.objects.Group`` for a group mapping of the CG interface (``id``,
         ``name``, ``status``, ``group_type``), holding the Cinder ``volumes`` given."""
-        from cinder import objects
+        objects = self._objects
         ctx = context or runtime.admin_context()
         specs = dict(group.get("group_type") or {})
         gtid = type_id(specs, kind="group")
@@ -227,7 +229,6 @@ class Records:
                                     "is_public": True, "deleted": False,
                                     "created_at": _now()})
             gs = self._models.GroupTypeSpecs.__table__
-            from sqlalchemy import delete
             conn.execute(delete(gs).where(gs.c.group_type_id == gtid))
             for key, value in specs.items():
                 conn.execute(gs.insert().values(group_type_id=gtid, key=key,
@@ -253,7 +254,7 @@ class Records:
     def group_snapshot(self, cgsnapshot: Mapping[str, Any], group: Any,
                        snapshots: Sequence[Any] = (), *, context: Any = None) -> Any:
         """A ``cinder.objects.GroupSnapshot`` for a cgsnapshot mapping."""
-        from cinder import objects
+        objects = self._objects
         ctx = context or runtime.admin_context()
         with runtime.engine().begin() as conn:
             self._upsert(conn, self._models.GroupSnapshot.__table__, {
@@ -291,7 +292,6 @@ class Records:
 
     def forget_volume(self, volume_id: str) -> None:
         """Drop a deleted volume's rows (its admin metadata too)."""
-        from sqlalchemy import delete
         with runtime.engine().begin() as conn:
             am = self._models.VolumeAdminMetadata.__table__
             conn.execute(delete(am).where(am.c.volume_id == volume_id))
@@ -301,7 +301,6 @@ class Records:
             conn.execute(delete(vt).where(vt.c.id == volume_id))
 
     def forget_snapshot(self, snapshot_id: str) -> None:
-        from sqlalchemy import delete
         with runtime.engine().begin() as conn:
             st = self._models.Snapshot.__table__
             conn.execute(delete(st).where(st.c.id == snapshot_id))

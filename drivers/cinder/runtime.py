@@ -34,11 +34,17 @@ import atexit
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 import warnings
 from typing import Any
+
+# Cinder's own dependencies: this module is imported with the adapter, after Cinder.
+from oslo_concurrency import lockutils
+from oslo_config import cfg
+from tooz import coordination as tooz_coordination
 
 from volumelib import exceptions as exc
 from volumelib.drivers.cinder import extra
@@ -92,11 +98,9 @@ def ensure() -> None:
 
 
 def _check_not_patched() -> None:
-    try:
-        import eventlet.patcher
-    except ImportError:  # pragma: no cover - cinder depends on eventlet
-        return
-    if eventlet.patcher.is_monkey_patched("thread"):
+    # Only a process that imported eventlet can be patched by it (Cinder imports it).
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None and patcher.is_monkey_patched("thread"):
         LOG.warning("this process is eventlet monkey-patched; volumelib runs Cinder "
                     "drivers on native threads and does not support that")
 
@@ -110,6 +114,7 @@ def _make_state_dir() -> None:
 def _cleanup() -> None:
     global _state_dir
     try:
+        # Cinder's lock coordinator, started by _setup_locks.
         from cinder import coordination
         coordination.COORDINATOR.stop()
     except Exception:  # noqa: BLE001 - best effort at exit
@@ -124,6 +129,7 @@ def _cleanup() -> None:
 def _setup_database() -> None:
     """Point ``cinder.db`` at a private SQLite made by Cinder's migrations."""
     global _engine
+    # Cinder's database API and its migrations (Cinder stays lazy).
     from cinder.db import api as db_api
     from cinder.db import migration
 
@@ -145,10 +151,8 @@ def _setup_database() -> None:
 
 
 def _setup_locks() -> None:
+    # Cinder's lock coordinator (Cinder stays lazy).
     from cinder import coordination
-    from oslo_concurrency import lockutils
-    from oslo_config import cfg
-    from tooz import coordination as tooz_coordination
 
     assert _state_dir is not None
     locks = os.path.join(_state_dir, "locks")
@@ -171,9 +175,11 @@ def _setup_locks() -> None:
 def _setup_privsep() -> None:
     if os.geteuid() != 0:
         return
+    # os-brick's and Cinder's privsep contexts, run in-process as root.
     import os_brick.privileged
     os_brick.privileged.default.set_client_mode(False)
     try:
+        # Cinder's own privsep context, in-process too.
         import cinder.privsep
         cinder.privsep.sys_admin_pctxt.set_client_mode(False)
     except ImportError:  # pragma: no cover - part of cinder
@@ -184,6 +190,7 @@ def admin_context(user_id: str | None = None, project_id: str | None = None) -> 
     """A Cinder admin ``RequestContext`` (a driver call's ``context``) for the user and
     project volumelib acts for (``volumelib`` when it does not say): Cinder's objects
     need both (a ``Group``'s ``user_id`` is not nullable)."""
+    # Cinder's request context (Cinder stays lazy).
     from cinder import context
     return context.RequestContext(user_id=user_id or "volumelib",
                                   project_id=project_id or "volumelib", is_admin=True,

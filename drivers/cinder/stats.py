@@ -45,6 +45,7 @@ _TOP_ONLY = {"vendor_name", "driver_version", "storage_protocol", "volume_backen
 
 def implements(cinder_cls: type, name: str) -> bool:
     """Whether ``cinder_cls`` overrides Cinder's base implementation of ``name``."""
+    # Cinder's driver base (imported already: ``cinder_cls`` is one of its drivers).
     from cinder.volume import driver as cinder_driver
     method = getattr(cinder_cls, name, None)
     if method is None:

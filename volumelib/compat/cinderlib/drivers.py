@@ -24,12 +24,14 @@ Policy (documented in ``docs/cinderlib.md``):
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers import available_drivers, load_driver_class
 from volumelib.drivers.base import COMMON_OPTIONS
+from volumelib.drivers.cinder import loading as cinder_loading
 
 __all__ = ["CINDER_DRIVERS", "IGNORED_CINDER_OPTIONS", "OPTION_ALIASES", "resolve",
            "list_supported_drivers", "USE_CINDER_ENV", "prefers_cinder"]
@@ -78,7 +80,6 @@ def prefers_cinder(use_cinder_driver: Any = None) -> bool:
     Raises:
         InvalidConfig: ``use_cinder_driver`` is not a boolean.
     """
-    import os
     if use_cinder_driver is None:
         return os.environ.get(USE_CINDER_ENV, "").strip().lower() in ("1", "true", "yes")
     if isinstance(use_cinder_driver, str) and \
@@ -188,10 +189,7 @@ def _cinder_driver_options(cls: Any, explicit: Mapping[str, Any],
     """For Cinder's own drivers: every explicit option goes to the adapter, which
     checks it against the driver's declarations (``UnknownOption`` listing them);
     ``setup()`` defaults only when the driver declares them."""
-    known = {o["name"] for o in cls.describe()["options"]}
-    from volumelib.drivers.cinder import config as cinder_config
-    from volumelib.drivers.cinder import quirks
-    known |= {o.dest for o in cinder_config.base_options()} | set(quirks.ADAPTER_OPTIONS)
+    known = cls.known_options()
     result = {k: v for k, v in defaults.items() if k in known}
     dropped = sorted(set(defaults) - known)
     if dropped:
@@ -259,9 +257,8 @@ def _cinder_supported_drivers(output_version: int, taken: set[str]
     same format: keyed by class name, or by the class path when volumelib's own driver
     has that name (``RBDDriver``); ``class_fqn`` is the Cinder path to pass as
     ``volume_driver``. Listing them imports every Cinder driver module (~2 s)."""
-    from volumelib.drivers.cinder import loading
     try:
-        drivers = loading.cinder_drivers()
+        drivers = cinder_loading.cinder_drivers()
     except exc.DriverNotFound as e:
         LOG.debug("Cinder's drivers are not listed: %s", e)
         return {}
