@@ -23,8 +23,15 @@ LOG = logging.getLogger(__name__)
 
 def describe_class(cls: type | None, path: str) -> dict[str, Any]:
     """``name``, ``class``, ``vendor_name``, ``version``, ``storage_protocol`` and the
-    ``options`` (``name``, ``type``, ``default``, ``help``, ``secret``...) of a Cinder
-    driver class, as ``VolumeDriver.describe`` gives them."""
+    ``options`` of a Cinder driver class, as ``VolumeDriver.describe`` gives them.
+
+    Each option has ``Option.describe``'s keys (``name``, ``type`` as a short name
+    from :func:`~volumelib.drivers.cinder.config.option_type`, ``default``, ``help``,
+    ``secret``, ``required``, ``choices``) and what oslo.config says beyond them:
+    ``type_name`` (oslo.config's wording, ``"integer value"``), ``min`` and ``max``
+    (a number's bounds, else ``None``), ``deprecated_for_removal``,
+    ``deprecated_reason`` and ``deprecated_since``.
+    """
     options = []
     opts = []
     if cls is not None:
@@ -34,16 +41,26 @@ def describe_class(cls: type | None, path: str) -> dict[str, Any]:
             LOG.debug("%s.get_driver_options() failed: %s", path, e)
     for opt in opts:
         secret = bool(getattr(opt, "secret", False))
+        kind = getattr(opt, "type", None)
         options.append({"name": opt.dest, "type": config.option_type(opt),
                         "default": None if secret else opt.default,
                         "help": " ".join(str(opt.help or "").split()), "secret": secret,
                         "required": bool(getattr(opt, "required", False)),
-                        "choices": list(opt.type.choices) if getattr(
-                            getattr(opt, "type", None), "choices", None) else None})
+                        "choices": list(kind.choices) if getattr(kind, "choices", None)
+                        else None,
+                        "type_name": getattr(kind, "type_name", None),
+                        "min": getattr(kind, "min", None), "max": getattr(kind, "max", None),
+                        "deprecated_for_removal": bool(getattr(
+                            opt, "deprecated_for_removal", False)),
+                        "deprecated_reason": getattr(opt, "deprecated_reason", None),
+                        "deprecated_since": getattr(opt, "deprecated_since", None)})
     if cls is not None:
         for name, text in quirks.attribute_options(cls).items():
             options.append({"name": name, "type": "str", "default": None, "help": text,
-                            "secret": False, "required": False, "choices": None})
+                            "secret": False, "required": False, "choices": None,
+                            "type_name": "string value", "min": None, "max": None,
+                            "deprecated_for_removal": False, "deprecated_reason": None,
+                            "deprecated_since": None})
     return {"name": path, "class": path,
             "vendor_name": getattr(cls, "VENDOR_NAME", None) or "OpenStack Cinder",
             "version": str(getattr(cls, "VERSION", "unknown")),

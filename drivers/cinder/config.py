@@ -47,10 +47,11 @@ def base_options() -> list[Any]:
 
 
 def option_type(opt: Any) -> str:
-    """A short type name for an oslo.config option (``str``, ``int``, ``bool``...)."""
+    """A short type name for an oslo.config option (``str``, ``int``, ``bool``...;
+    ``multistr`` and ``multi`` for options given several times, whose value is a list)."""
     for cls, name in ((cfg.BoolOpt, "bool"), (cfg.IntOpt, "int"), (cfg.FloatOpt, "float"),
                       (cfg.ListOpt, "list"), (cfg.DictOpt, "dict"), (cfg.PortOpt, "port"),
-                      (cfg.MultiStrOpt, "multistr")):
+                      (cfg.MultiStrOpt, "multistr"), (cfg.MultiOpt, "multi")):
         if isinstance(opt, cls):
             return name
     return "str"

@@ -207,6 +207,23 @@ def test_list_supported_drivers_has_cinders_drivers_in_both_versions() -> None:
     assert opts1["nfs_snapshot_support"]["default"] == "False"  # v1: strings
     assert opts2["nfs_snapshot_support"]["default"] is False    # v2: Python values
     assert opts2["nfs_shares_config"]["dest"] == "nfs_shares_config"
+    # v2: type as cinderlib's version 2 gives it, the Python type of the values in
+    # type_class and oslo.config's wording, as for volumelib's own drivers.
+    assert opts2["nfs_snapshot_support"]["type"] == {
+        "type_class": bool, "type_name": "boolean value", "choices": None}
+    assert opts1["nfs_snapshot_support"]["type"] == "bool"
+    assert opts2["nfs_shares_config"]["type"]["type_class"] is str
+    rbd_opts = {o["name"]: o for o in
+                v2["cinder.volume.drivers.rbd.RBDDriver"]["driver_options"]}
+    assert rbd_opts["rbd_concurrent_flatten_operations"]["type"] == {
+        "type_class": int, "type_name": "integer value", "choices": None, "min": 0,
+        "max": None}
+    assert rbd_opts["rbd_keyring_conf"]["type"]["type_class"] is str
+    # Cinder's deprecations are its own, not volumelib's False.
+    deprecated = [o for e in v2.values() for o in e["driver_options"]
+                  if o["deprecated_for_removal"]]
+    assert deprecated and all(isinstance(o["deprecated_reason"], (str, type(None)))
+                              for o in deprecated)
     # Cinder's RBD driver is listed under its path (volumelib's own rbd keeps the name).
     rbd = v1["cinder.volume.drivers.rbd.RBDDriver"]
     assert rbd["class_name"] == "RBDDriver" and \

@@ -164,24 +164,56 @@ def driver_options(cls: type, alias_key: str, explicit: Mapping[str, Any],
     return result
 
 
-#: volumelib option type -> (Python type, oslo.config's type_name).
+#: Option type (volumelib's, or the adapter's short name of a Cinder option's) ->
+#: (the Python type of its values, oslo.config's type_name).
 _OPTION_TYPES: dict[str, tuple[type, str]] = {
     "str": (str, "string value"),
     "int": (int, "integer value"),
     "float": (float, "floating point value"),
     "bool": (bool, "boolean value"),
     "list": (list, "list value"),
+    "dict": (dict, "dict value"),
+    "port": (int, "port value"),
+    "multistr": (list, "multi valued"),
+    "multi": (list, "multi valued"),
 }
+
+#: The keys of every option in ``list_supported_drivers``, volumelib's and Cinder's.
+_OPTION_KEYS = ("name", "dest", "type", "default", "help", "secret", "required",
+                "choices", "deprecated_for_removal", "deprecated_reason",
+                "deprecated_since")
 
 
 def _type_v2(option: Mapping[str, Any]) -> dict[str, Any]:
-    """An option's ``type`` in cinderlib's version 2 format."""
+    """An option's ``type`` in cinderlib's version 2 format: ``type_class`` (the Python
+    type of its values), ``type_name`` (oslo.config's wording: a Cinder option's own),
+    ``choices``, and a number's ``min`` and ``max``."""
     type_class, type_name = _OPTION_TYPES.get(option["type"], (object, option["type"]))
-    described: dict[str, Any] = {"type_class": type_class, "type_name": type_name,
+    described: dict[str, Any] = {"type_class": type_class,
+                                 "type_name": option.get("type_name") or type_name,
                                  "choices": option.get("choices")}
     if type_class in (int, float):
         described["min"] = option.get("min")
+        described["max"] = option.get("max")
     return described
+
+
+def _option_entry(option: Mapping[str, Any], output_version: int) -> dict[str, Any]:
+    """One described option (``VolumeDriver.describe``'s, or the Cinder adapter's with
+    its deprecation) in cinderlib's format: :data:`_OPTION_KEYS`; version 1 gives every
+    value as a string, version 2 Python values and ``type`` as :func:`_type_v2`."""
+    entry = {"name": option["name"], "dest": option["name"], "type": option["type"],
+             "default": option.get("default"), "help": option.get("help", ""),
+             "secret": bool(option.get("secret", False)),
+             "required": bool(option.get("required", False)),
+             "choices": option.get("choices"),
+             "deprecated_for_removal": bool(option.get("deprecated_for_removal", False)),
+             "deprecated_reason": option.get("deprecated_reason"),
+             "deprecated_since": option.get("deprecated_since")}
+    if output_version == 2:
+        entry["type"] = _type_v2(option)
+        return entry
+    return {k: str(v) for k, v in entry.items()}
 
 
 def _cinder_driver_options(cls: Any, explicit: Mapping[str, Any],
@@ -199,16 +231,20 @@ def _cinder_driver_options(cls: Any, explicit: Mapping[str, Any],
 
 
 def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]:
-    """volumelib's drivers in cinderlib's format, keyed by class name.
+    """volumelib's drivers in cinderlib's format, keyed by class name, and Cinder's
+    own when the extra ``volumelib[cinder]`` is installed.
 
     Each entry has ``class_name``, ``class_fqn`` (what to pass as ``volume_driver``),
-    ``desc``, ``version``, ``supported``, ``ci_wiki_name`` and ``driver_options``; each
-    option has oslo.config's keys that mean something here (``name``, ``dest``,
-    ``type``, ``default``, ``help``, ``secret``, ``required``, ``choices``,
-    ``deprecated_for_removal``...). ``output_version=1`` gives every option attribute
-    as a string (cinderlib's original format); ``2`` keeps Python values and gives
-    ``type`` as a dict, as cinderlib's version 2 did: ``type_class`` (the Python type
-    of the values), ``type_name`` (oslo.config's wording) and the type's limits.
+    ``desc``, ``version``, ``supported`` (Cinder marks some of its drivers
+    unsupported), ``ci_wiki_name`` and ``driver_options``; each option has the same
+    keys, volumelib's and Cinder's alike: oslo.config's keys that mean something here
+    (``name``, ``dest``, ``type``, ``default``, ``help``, ``secret``, ``required``,
+    ``choices``, ``deprecated_for_removal``, ``deprecated_reason``,
+    ``deprecated_since``). ``output_version=1`` gives every option attribute as a
+    string (cinderlib's original format); ``2`` keeps Python values and gives ``type``
+    as a dict, as cinderlib's version 2 did: ``type_class`` (the Python type of the
+    values; cinderlib put oslo.config's type object there), ``type_name``
+    (oslo.config's wording) and the type's limits.
 
     Raises:
         InvalidArgument: ``output_version`` is not 1 or 2.
@@ -228,15 +264,7 @@ def list_supported_drivers(output_version: int = 1) -> dict[str, dict[str, Any]]
                             "driver_options": []}
             continue
         described = cls.describe()
-        options = []
-        for opt in described["options"]:
-            entry = dict(opt, dest=opt["name"], deprecated_for_removal=False,
-                         deprecated_reason=None, deprecated_since=None)
-            if output_version == 2:
-                entry["type"] = _type_v2(opt)
-                options.append(entry)
-            else:
-                options.append({k: str(v) for k, v in entry.items()})
+        options = [_option_entry(opt, output_version) for opt in described["options"]]
         doc = (cls.__doc__ or "").strip().splitlines()
         result[cls.__name__] = {
             "class_name": cls.__name__,
@@ -264,11 +292,7 @@ def _cinder_supported_drivers(output_version: int, taken: set[str]
         return {}
     out: dict[str, dict[str, Any]] = {}
     for info in drivers:
-        options = []
-        for opt in info["options"]:
-            entry = dict(opt, dest=opt["name"])
-            options.append(entry if output_version == 2
-                           else {k: str(v) for k, v in entry.items()})
+        options = [_option_entry(opt, output_version) for opt in info["options"]]
         key = info["class_name"] if info["class_name"] not in taken else info["class_fqn"]
         out[key] = {"class_name": info["class_name"], "class_fqn": info["class_fqn"],
                     "desc": info["desc"],
