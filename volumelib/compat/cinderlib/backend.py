@@ -145,7 +145,8 @@ class Backend:
                                            f"string, not {volume_backend_name!r}")
         original = dict(driver_cfg)
         cfg = dict(driver_cfg)
-        target, alias_key = compat_drivers.resolve(cfg.pop("volume_driver", None))
+        target, alias_key = compat_drivers.resolve(cfg.pop("volume_driver", None),
+                                                   cfg.pop("use_cinder_driver", None))
         cls = target if isinstance(target, type) else load_driver_class(target)
         options = compat_drivers.driver_options(cls, alias_key, cfg, Backend.driver_defaults)
         self._original_cfg = original
