@@ -38,20 +38,16 @@ class Resource(StoredObject):
         rid, kind = self._lease_target()
         return LeaseManager(self.persistence).operation(rid, action, kind=kind)
 
-    @contextlib.contextmanager
     def _exclusive_steps(self, action: str, stepped: bool = True
-                         ) -> Iterator[OperationSteps]:
+                         ) -> contextlib.AbstractContextManager[OperationSteps]:
         """:meth:`_exclusive` yielding the operation's steps: with ``stepped``, its
         intent is committed with the lease (:meth:`LeaseManager.steps`); without,
         each step on its own."""
         rid, kind = self._lease_target()
         manager = LeaseManager(self.persistence)
         if stepped:
-            with manager.steps(rid, action, kind=kind) as steps:
-                yield steps
-        else:
-            with manager.operation(rid, action, kind=kind):
-                yield OperationSteps(None, None)
+            return manager.steps(rid, action, kind=kind)
+        return _unstepped(manager.operation(rid, action, kind=kind))
 
     def _deleted_status(self) -> str:
         return Status.DELETED
@@ -87,6 +83,12 @@ class Resource(StoredObject):
         intent, ``steps.intent_stored(checkpoint)``, call the driver,
         ``steps.finishing()``, store the outcome."""
         raise NotImplementedError
+
+
+@contextlib.contextmanager
+def _unstepped(operation: Any) -> Iterator[OperationSteps]:
+    with operation:
+        yield OperationSteps(None, None)
 
 
 @contextlib.contextmanager
