@@ -21,7 +21,8 @@ and a snapshot carries its ``"volume"``. Secrets are left out unless
   (retryable: ``refresh()`` it and try again), and operations re-read the row first.
 
 ``load(save=True)`` writes every object instead, inserting new ones and overwriting
-existing rows with the JSON's values.
+existing rows with the JSON's values, in one transaction: if the store refuses one,
+none is written.
 """
 
 from __future__ import annotations
@@ -77,12 +78,15 @@ def load(data: Any, save: bool = False) -> Any:
         objs = [_load_one(item, 0) for item in data]
     else:
         objs = [_load_one(data, 0)]
-    for obj, nested in objs:
-        for item in (obj, *nested):
-            if save:
+    items = [item for obj, nested in objs for item in (obj, *nested)]
+    if save:
+        # All or nothing: a store refusing one object leaves every other as it was.
+        with runtime.persistence().transaction():
+            for item in items:
                 _save(item)
-            else:
-                _bind_to_store(item)
+    else:
+        for item in items:
+            _bind_to_store(item)
     result = [obj for obj, _ in objs]
     return result if isinstance(data, list) else result[0]
 
