@@ -44,8 +44,9 @@ class MaintenanceMixin:
 
     def purge_trash(self, dry_run: bool = False) -> list[str]:
         """Remove the trash entries that are ours and expired (see
-        :mod:`~volumelib.drivers.rbd.trash`), in passes until one frees nothing more (a
-        clone removed first lets its trashed parent go in the next pass). Entries that
+        :mod:`~volumelib.drivers.rbd.trash`), oldest first, in passes until one frees
+        nothing more (a clone removed first lets its trashed parent go in the next
+        pass). Entries that
         something still depends on (clones, a group) stay, logged at DEBUG; entries
         whose delay has not passed on :attr:`clock` stay.
 
@@ -61,7 +62,10 @@ class MaintenanceMixin:
         with self._purge_mutex:
             ioctx = self.client.ioctx
             purged: list[str] = []
-            pending = [e for e in trash.list_ours(ioctx) if e.expired(self.clock())]
+            now = self.clock()
+            # oldest first: a clone deleted before its parent goes before it
+            pending = sorted((e for e in trash.list_ours(ioctx) if e.expired(now)),
+                             key=lambda e: (e.deleted_at, e.name))
             if dry_run:
                 return [f"trashed image {e.name} (id {e.image_id}) purged" for e in pending]
             while pending:
