@@ -375,27 +375,36 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def table(lines: list[dict[str, Any]]) -> str:
-    """The summary lines as a Markdown table: ops/s of each side per mode, the ratio
-    volumelib/cinderlib, and volumelib's deferred rate against its own rate without."""
+    """The summary lines as two Markdown tables: throughput (ops/s: operations over
+    their total time) and the median milliseconds per operation, for each side and
+    mode, with the ratios volumelib/cinderlib (> 1: volumelib is faster) and
+    volumelib's deferred figure against its own without deferred deletion (today)."""
     by = {(x["workload"], x["mode"]): x for x in lines}
 
     def cell(value: Any) -> str:
         return "–" if value is None else f"{value:,}"
 
-    rows = ["| workload (ops/s) | cinderlib, remove | volumelib, remove (today) | ratio "
-            "| cinderlib, deferred | volumelib, deferred | ratio | volumelib deferred / "
-            "today |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for workload in WORKLOADS:
-        off, on = by.get((workload, "remove"), {}), by.get((workload, "deferred"), {})
-        if not off and not on:
-            continue
-        rows.append(
-            f"| {workload} | {cell(off.get('cinderlib_ops_per_s'))} "
-            f"| {cell(off.get('volumelib_ops_per_s'))} | {cell(off.get('ratio'))} "
-            f"| {cell(on.get('cinderlib_ops_per_s'))} | {cell(on.get('volumelib_ops_per_s'))} "
-            f"| {cell(on.get('ratio'))} | {cell(on.get('volumelib_vs_remove'))} |")
-    return "\n".join(rows)
+    def inverse(a: float | None, b: float | None) -> float | None:
+        return _ratio(b, a)  # times: the smaller is faster
+
+    out = []
+    for title, key, ratio in (("ops/s", "ops_per_s", _ratio),
+                              ("median ms per op", "median_ms", inverse)):
+        out += [f"| {title} | cinderlib, remove | volumelib, remove (today) | ratio "
+                f"| cinderlib, deferred | volumelib, deferred | ratio "
+                f"| volumelib deferred vs today |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for workload in WORKLOADS:
+            off, on = by.get((workload, "remove"), {}), by.get((workload, "deferred"), {})
+            if not off and not on:
+                continue
+            cl_off, vl_off = off.get(f"cinderlib_{key}"), off.get(f"volumelib_{key}")
+            cl_on, vl_on = on.get(f"cinderlib_{key}"), on.get(f"volumelib_{key}")
+            out.append(f"| {workload} | {cell(cl_off)} | {cell(vl_off)} "
+                       f"| {cell(ratio(vl_off, cl_off))} | {cell(cl_on)} | {cell(vl_on)} "
+                       f"| {cell(ratio(vl_on, cl_on))} | {cell(ratio(vl_on, vl_off))} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

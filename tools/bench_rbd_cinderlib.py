@@ -17,6 +17,8 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
     {"cmd": "round", "deferred": bool, "n": int}
         -> {"ok": true, "ms": {"create": [...], "snapshot": [...], "clone": [...],
                                "delete": [...], "purge": [...]}, "purged": int}
+        (purge: one pass of Cinder's periodic ``_trash_purge``; purged: the entries it
+        removed, counted by listing the trash before and after)
     {"cmd": "quit"}                          -> {"ok": true}, then exit
 
 A failure replies ``{"ok": false, "error": "..."}`` and the worker keeps serving.
@@ -81,12 +83,17 @@ class Worker:
             vol.delete()
         purged = 0
         if deferred:
-            from cinder.volume.drivers import rbd as cinder_rbd
             driver = backend.driver
-            with cinder_rbd.RADOSClient(driver) as client:
-                purged = len(list(driver.RBDProxy().trash_list(client.ioctx)))
+            before = self._trash_count(driver)
             _timed(driver._trash_purge, ms["purge"])  # Cinder's periodic task, run once
+            purged = before - self._trash_count(driver)  # one pass may leave parents
         return {"ok": True, "ms": ms, "purged": purged}
+
+    @staticmethod
+    def _trash_count(driver: Any) -> int:
+        from cinder.volume.drivers import rbd as cinder_rbd
+        with cinder_rbd.RADOSClient(driver) as client:
+            return len(list(driver.RBDProxy().trash_list(client.ioctx)))
 
 
 def main() -> int:
