@@ -95,6 +95,11 @@ class FakeDriver(VolumeDriver):
             for i, byte_block in self._split(offset, data):
                 img.blocks[i] = byte_block(img.blocks.get(i, bytes(BLOCK)))
 
+    def size(self, volume_id: str) -> int:
+        """The size in bytes a reader of the volume sees."""
+        with self._lock:
+            return self._volumes[volume_id].size * GiB
+
     def read(self, volume_id: str, offset: int, length: int) -> bytes:
         with self._lock:
             img = self._volumes[volume_id]

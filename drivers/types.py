@@ -14,6 +14,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from volumelib.exceptions import InvalidArgument
+
 __all__ = [
     "Capability",
     "VolumeInfo",
@@ -139,6 +141,7 @@ class ConnectorProperties:
 
     Known keys become attributes; the rest (``nqn``, ``wwpns``, ...) stay in ``extra``
     and come back out of :meth:`to_dict`, so nothing os-brick reports is lost.
+    :meth:`from_dict`, which every connection request goes through, requires ``host``.
     """
 
     host: str | None = None
@@ -162,11 +165,29 @@ class ConnectorProperties:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ConnectorProperties:
+    def from_dict(cls, data: Mapping[str, Any] | ConnectorProperties, *,
+                  require_host: bool = True) -> ConnectorProperties:
+        """Parse (and check) the properties a host sent.
+
+        Args:
+            data: os-brick's connector properties (a mapping), or a
+                :class:`ConnectorProperties`, which is checked and returned as is.
+            require_host: refuse properties without a ``host`` (a non-empty string
+                naming the host that will attach). Only for connectors read back from
+                a record written before that rule may a caller pass ``False``.
+
+        Returns:
+            The typed properties; unknown keys are kept in ``extra``.
+
+        Raises:
+            InvalidArgument: not a mapping, a known key with the wrong type, or (with
+                ``require_host``) no ``host``; the message names what was given.
+        """
         if isinstance(data, ConnectorProperties):
+            if require_host:
+                _check_host(data.host, data.to_dict())
             return data
         if not isinstance(data, Mapping):
-            from volumelib.exceptions import InvalidArgument
             raise InvalidArgument(
                 reason=f"connector properties must be a mapping, not {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -174,6 +195,8 @@ class ConnectorProperties:
         extra = {k: v for k, v in data.items() if k not in names}
         for key, value in known.items():
             _check_connector_value(key, value)
+        if require_host:
+            _check_host(known.get("host"), data)
         return cls(extra=extra, **{k: v for k, v in known.items() if v is not None})
 
 
@@ -191,10 +214,22 @@ def _check_connector_value(key: str, value: Any) -> None:
     wanted = _CONNECTOR_TYPES.get(key)
     if wanted is None or value is None or type(value) is wanted:
         return
-    from volumelib.exceptions import InvalidArgument
     what = "true or false" if wanted is bool else "a string"
     raise InvalidArgument(reason=f"connector property {key!r} must be {what}, "
                                  f"not {value!r:.80}")
+
+
+def _check_host(host: Any, given: Mapping[str, Any]) -> None:
+    """Raise ``InvalidArgument`` unless ``host`` is a non-blank string: a connection
+    is made for one host (it is recorded, and a node finds its connections by it)."""
+    if isinstance(host, str) and host.strip():
+        return
+    what = "no 'host'" if host is None else f"'host' {host!r:.80}"
+    shown = redact(dict(given))
+    raise InvalidArgument(
+        reason=f"connector properties need a 'host' naming the host that will attach "
+               f"(a non-empty string, as volumelib.get_connector_properties() gives); "
+               f"got {what} in {shown!r:.300}")
 
 
 @dataclasses.dataclass
@@ -216,7 +251,6 @@ class ConnectionInfo:
     def from_dict(cls, data: Mapping[str, Any]) -> ConnectionInfo:
         if isinstance(data, ConnectionInfo):
             return data
-        from volumelib.exceptions import InvalidArgument
         if not isinstance(data, Mapping) or "driver_volume_type" not in data:
             raise InvalidArgument(
                 reason=f"connection info needs a driver_volume_type: {redact(data)!r}")

@@ -21,8 +21,9 @@ Rules every store keeps:
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from volumelib import exceptions as exc
@@ -203,6 +204,29 @@ class PersistenceDriverBase(abc.ABC):
         self._remove(kind, key)
         return True
 
+    def _insert_if_absent(self, kind: Kind, values: Mapping[str, Any]) -> bool:
+        """Insert a row unless its key is taken: ``True`` when inserted. Unlike
+        :meth:`_insert`, a taken key is no error (inside a transaction, a failed
+        statement would spoil it on some databases). Generic; stores may do it in
+        one statement."""
+        try:
+            self._insert(kind, values)
+        except exc.AlreadyExists:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every read and write of this thread in the block one transaction: all
+        or nothing, one commit at the end (none if the block raises). Nested blocks
+        join the outer one. Operations use it to store their lease, quota and intent
+        together, and their outcome with the lease's release.
+
+        This generic version runs each primitive on its own (the bundled stores
+        override it).
+        """
+        yield
+
     def _count(self, kind: Kind, group_by: str, *,
                filters: Mapping[str, Any] | None = None,
                metadata: Mapping[str, str] | None = None,
@@ -227,8 +251,8 @@ class PersistenceDriverBase(abc.ABC):
 
     def _build(self, kind: Kind, row: tuple[int, dict[str, Any]]) -> Any:
         version, values = row
-        obj = kind.cls._from_values(values, version)
-        object.__setattr__(obj, "_store", self)
+        obj = kind.cls._from_values(values, version, exact=True)
+        obj.__dict__["_store"] = self
         return obj
 
     def _get(self, kind: Kind, **filters: Any) -> list[Any]:
@@ -244,6 +268,29 @@ class PersistenceDriverBase(abc.ABC):
         """
         found = self._get(_kind_named(kind), **{_kind_named(kind).key: key})
         return found[0] if found else None
+
+    def insert_record(self, resource: VersionedObject) -> bool:
+        """Insert a new ``resource`` (never saved) unless its key is taken: ``True``
+        when inserted, ``False`` (and nothing written) when a row has the key. For
+        rows that name a resource, such as leases, where "taken" is an answer, not an
+        error.
+
+        Raises:
+            InvalidArgument: ``resource`` was saved already, or is no stored kind.
+        """
+        kind = kind_of(resource)
+        state = resource.__dict__
+        if state.get("_db_version") is not None:
+            raise exc.InvalidArgument(reason=f"{resource.OBJ_NAME} "
+                                             f"{getattr(resource, kind.key)} is stored")
+        if "created_at" in resource.fields and resource.created_at is None:
+            resource.created_at = utcnow()
+        if not self._insert_if_absent(kind, resource.obj_values()):
+            return False
+        state["_db_version"] = 1
+        state["_store"] = self
+        resource.obj_reset_changes()
+        return True
 
     def row_version(self, kind: str, key: str) -> int | None:
         """The version of the stored row of ``kind`` with ``key`` (``None``: not
@@ -327,6 +374,10 @@ class PersistenceDriverBase(abc.ABC):
     def get_volumes(self, volume_id: str | None = None, volume_name: str | None = None,
                     backend_name: str | None = None,
                     group_id: str | None = None) -> list[Volume]:
+        if volume_name is None and backend_name is None and group_id is None \
+                and volume_id is not None:  # the common lookup, made short
+            kind = KINDS["volume"]
+            return [self._build(kind, row) for row in self._fetch(kind, {"id": volume_id})]
         return self._get(KINDS["volume"], id=volume_id, name=volume_name,
                          backend_name=backend_name, group_id=group_id)
 

@@ -9,8 +9,9 @@ rows themselves, and the objects built from them copy what they may change
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
@@ -37,10 +38,42 @@ class MemoryPersistence(PersistenceDriverBase):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.RLock()
+        self._local = threading.local()
         self._tables: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
-        #: kind -> field -> value -> keys of the rows with that value.
-        self._indexes: dict[str, dict[str, dict[Any, set[str]]]] = {
+        #: kind -> field -> value -> keys of the rows with that value (a dict used as
+        #: an ordered set: reads return rows in the order they were written).
+        self._indexes: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
             kind: {name: {} for name in names} for kind, names in _INDEXED.items()}
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store's lock for the whole block (other threads wait), and on an
+        exception every row the block wrote is put back as it was."""
+        if getattr(self._local, "undo", None) is not None:
+            yield
+            return
+        with self._lock:
+            undo: list[tuple[str, str, tuple[int, dict[str, Any]] | None]] = []
+            self._local.undo = undo
+            try:
+                yield
+            except BaseException:
+                for kind, key, before in reversed(undo):
+                    table = self._tables.setdefault(kind, {})
+                    now = table.pop(key, None)
+                    if before is not None:
+                        table[key] = before
+                    self._index(kind, key, None if now is None else now[1],
+                                None if before is None else before[1])
+                raise
+            finally:
+                self._local.undo = None
+
+    def _remember(self, kind: str, key: str,
+                  before: tuple[int, dict[str, Any]] | None) -> None:
+        undo = getattr(self._local, "undo", None)
+        if undo is not None:
+            undo.append((kind, key, before))
 
     def _table(self, kind: Kind) -> dict[str, tuple[int, dict[str, Any]]]:
         return self._tables.setdefault(kind.name, {})
@@ -53,11 +86,11 @@ class MemoryPersistence(PersistenceDriverBase):
             if old is not None and (new is None or before != after):
                 keys = index.get(before)
                 if keys is not None:
-                    keys.discard(key)
+                    keys.pop(key, None)
                     if not keys:
                         del index[before]
             if new is not None and (old is None or before != after):
-                index.setdefault(after, set()).add(key)
+                index.setdefault(after, {})[key] = None
 
     @staticmethod
     def _matches(values: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
@@ -72,7 +105,11 @@ class MemoryPersistence(PersistenceDriverBase):
             key = filters.get(kind.key)
             if key is not None:
                 row = table.get(key)
-                rows = [] if row is None else [row]
+                if row is None or row[1].get("deleted"):
+                    return []
+                if len(filters) == 1:
+                    return [row]
+                rows = [row]
             else:
                 rows = None
                 for name, index in self._indexes.get(kind.name, {}).items():
@@ -98,6 +135,7 @@ class MemoryPersistence(PersistenceDriverBase):
             row = dict(values)
             table[key] = (1, row)
             self._index(kind.name, key, None, row)
+            self._remember(kind.name, key, None)
         return 1
 
     def _update(self, kind: Kind, key: str, expected_version: int,
@@ -112,6 +150,7 @@ class MemoryPersistence(PersistenceDriverBase):
             values.update(changes)
             table[key] = (expected_version + 1, values)
             self._index(kind.name, key, current[1], values)
+            self._remember(kind.name, key, current)
         return expected_version + 1
 
     def _remove(self, kind: Kind, key: str) -> None:
@@ -119,6 +158,7 @@ class MemoryPersistence(PersistenceDriverBase):
             row = self._table(kind).pop(key, None)
             if row is not None:
                 self._index(kind.name, key, row[1], None)
+                self._remember(kind.name, key, row)
 
     def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
         with self._lock:
@@ -131,6 +171,7 @@ class MemoryPersistence(PersistenceDriverBase):
                                                  expected=expected_version)
             del table[key]
             self._index(kind.name, key, current[1], None)
+            self._remember(kind.name, key, current)
             return True
 
     def _page(self, kind: Kind, *, marker: str | None, limit: int | None,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import TypeVar
 
 from volumelib import exceptions as exc
@@ -35,11 +34,15 @@ ErrorFactory = Callable[[str | None, object, str], exc.VolumelibError]
 
 def available(namespace: str) -> list[str]:
     """Names registered in the entry-point ``namespace``, sorted."""
+    # importlib.metadata (zipfile, email, csv...) loads with the first plugin, not
+    # with the library: it is a tenth of `import volumelib`.
+    from importlib import metadata
     return sorted({ep.name for ep in metadata.entry_points(group=namespace)})
 
 
 def load_class(namespace: str, name: object, *, base: type[T], error: ErrorFactory,
-               hints: Mapping[str, str] | None = None) -> type[T]:
+               hints: Mapping[str, str] | None = None,
+               adapt: Callable[[str, object], object] | None = None) -> type[T]:
     """The class ``name`` stands for: an entry point of ``namespace`` or a dotted path.
 
     Args:
@@ -48,6 +51,8 @@ def load_class(namespace: str, name: object, *, base: type[T], error: ErrorFacto
         base: the class the plugin must derive from.
         error: builds the exception to raise (see :data:`ErrorFactory`).
         hints: for known optional plugins, what they need installed.
+        adapt: ``adapt(name, found)`` may replace what a dotted path names before it
+            is checked (the drivers' way to run a Cinder driver class).
 
     Raises:
         whatever ``error`` builds: unknown name, import failure (chained), not a
@@ -58,6 +63,8 @@ def load_class(namespace: str, name: object, *, base: type[T], error: ErrorFacto
         raise error(None, name, names)
     if "." in name or ":" in name:
         cls = _load_dotted(name, error, names)
+        if adapt is not None:
+            cls = adapt(name, cls)
     else:
         cls = _load_entry_point(namespace, name, error, names, hints or {})
     if not (isinstance(cls, type) and issubclass(cls, base)):

@@ -31,9 +31,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from oslo_versionedobjects import fields as ovo_fields
-
 from volumelib import exceptions as exc
+from volumelib import fields as field_types
 from volumelib import runtime, validation
 from volumelib.objects.snapshot import Snapshot
 from volumelib.records.stored import StoredObject
@@ -154,24 +153,21 @@ def _check_raw_types(cls: type[VersionedObject], primitive: Mapping[str, Any]) -
         field = cls.fields.get(name)
         if field is None or raw is None:
             continue
-        kind = getattr(field, "AUTO_TYPE", None)
         wrong = None
-        if isinstance(kind, ovo_fields.Integer):
+        if isinstance(field, field_types.Integer):
             if isinstance(raw, bool) or not isinstance(raw, int):
                 wrong = "an integer"
-        elif isinstance(kind, ovo_fields.Boolean):
+        elif isinstance(field, field_types.Boolean):
             if not isinstance(raw, bool):
                 wrong = "true or false"
-        elif isinstance(kind, ovo_fields.UUID):
-            # Checked here: OVO would only warn (FutureWarning) and keep a bad one.
+        elif isinstance(field, field_types.UUID):
+            # Checked here: coercion only makes it a string.
             if not isinstance(raw, str) or not _is_uuid(raw):
                 wrong = "a canonical UUID"
-        elif isinstance(kind, ovo_fields.String):
+        elif isinstance(field, field_types.String):
             if not isinstance(raw, str):
                 wrong = "a string"
-        elif isinstance(kind, ovo_fields.Dict) and isinstance(
-                getattr(getattr(kind, "_element_type", None), "_type", None),
-                ovo_fields.String):
+        elif isinstance(field, field_types.DictOfStrings):
             if not isinstance(raw, Mapping) or not all(
                     isinstance(k, str) and (isinstance(v, str) or v is None)
                     for k, v in raw.items()):

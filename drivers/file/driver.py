@@ -4,7 +4,8 @@ Layout under ``file_root`` (directories 0o700, volume files 0o600, snapshots 0o4
 
     <file_root>/volumes/volume-<id>
     <file_root>/snapshots/snapshot-<id>
-    <dir>/.tmp-<id>-<random>        a copy in progress, renamed into place when complete
+    <dir>/.tmp-<id>-<random>        a copy in progress, renamed into place when complete;
+                                    its process holds an flock on it meanwhile
 
 On btrfs, consistency groups add ``groups/group-<gid>/volume-<id>`` (a subvolume per
 group holding its volumes) and ``group-snapshots/gsnap-<id>/volume-<id>`` (a read-only
@@ -53,7 +54,7 @@ from typing import Any
 from volumelib import checkpoints
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
-from volumelib.drivers.common import check_id, is_canonical_uuid
+from volumelib.drivers.boundary import check_id, is_canonical_uuid
 from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
 from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option
@@ -70,7 +71,9 @@ __all__ = ["FileDriver", "TMP_MAX_AGE"]
 LOG = logging.getLogger(__name__)
 
 GiB = 1024 ** 3
-#: ``.tmp-*`` files older than this (seconds) are leftovers of a crash; ``gc`` removes them.
+#: Temporary entries that cannot be locked (btrfs subvolumes, symlinks...) older than
+#: this (seconds) are leftovers of a crash; ``gc`` removes them. A temporary *file* is
+#: judged by its lock instead, whatever its age (:func:`copy.temp_state`).
 TMP_MAX_AGE = 3600.0
 
 _VOLUMES = "volumes"
@@ -695,9 +698,12 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
         """Remove volume and snapshot files no record knows of, and stale temp files.
 
         Files backed by a loop device or served by an iSCSI target (``tgtadm``) are
-        kept (and logged). Temp files (``.tmp-*``, in
-        the root and its directories) are stale after :data:`TMP_MAX_AGE` seconds by
-        :attr:`clock`. On btrfs, group and group snapshot subvolumes whose records are
+        kept (and logged). Temp files (``.tmp-*``, in the root and its directories)
+        are removed when no process holds their ``flock`` (their copy died: see
+        :mod:`volumelib.drivers.file.copy`), at any age, and kept while one does,
+        at any age; other temporary entries (btrfs subvolumes, symlinks) are stale
+        after :data:`TMP_MAX_AGE` seconds by :attr:`clock`. On btrfs, group and group
+        snapshot subvolumes whose records are
         unknown (``is_known("group"|"group_snapshot", id)``) go too, unless they hold a
         known volume or a loop-device-backed file, and so do unknown volume files in
         known groups.
@@ -739,15 +745,27 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
 
     @staticmethod
     def _stale_temp(path: str, now: float) -> str | None:
-        """A description if ``path`` is a temp file (or btrfs subvolume) older than
-        :data:`TMP_MAX_AGE`, else ``None``."""
+        """A description if ``path`` is a temp file no process holds (a dead copy's),
+        or another temporary entry (btrfs subvolume, symlink) older than
+        :data:`TMP_MAX_AGE`; else ``None``."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
         what = "file"
         age = now - st.st_mtime
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISREG(st.st_mode):
+            state = copy.temp_state(path)
+            if state == copy.TEMP_HELD:
+                LOG.debug("gc: keeping %s: a copy in progress holds it", path)
+                return None
+            if state == copy.TEMP_ABANDONED:
+                return (f"stale temporary file (abandoned: no process holds it; "
+                        f"{max(age, 0.0) / 3600:.1f} h old): {path}")
+            if state == copy.TEMP_GONE:
+                return None
+            # TEMP_OTHER: replaced meanwhile by something that is not a file: by age.
+        elif stat.S_ISDIR(st.st_mode):
             if not btrfs.is_subvolume(path):
                 return None
             # A snapshot keeps its source's mtime; its ctime is its creation.

@@ -53,7 +53,9 @@ class ExportsMixin:
             InvalidArgument: not connector properties, an ``attach_mode`` other than
                 ``rw``/``ro``, or (``target_helper=tgtadm``) no ``initiator`` name.
         """
-        props = ConnectorProperties.from_dict(connector)  # type: ignore[arg-type]
+        # The library refused a connector without a host before calling; this driver
+        # does not need one (it exports per volume, not per host).
+        props = ConnectorProperties.from_dict(connector, require_host=False)
         if props.attach_mode not in _ATTACH_MODES:
             raise exc.InvalidArgument(
                 reason=f"connector attach_mode must be rw or ro, not {props.attach_mode!r}")

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
-from volumelib.drivers.common import check_group_sources
+from volumelib.drivers.boundary import check_group_sources
 from volumelib.drivers.file import btrfs, copy, loop
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 
@@ -597,7 +597,15 @@ class GroupsMixin:
 
     def _remove(self, path: str) -> bool:
         """Remove a file, or a subvolume with its content; ``False`` if already gone
-        or a plain directory (kept, logged)."""
+        or a plain directory (kept, logged). A temporary file (``.tmp-*``) goes only
+        if no process holds it still (:func:`copy.remove_abandoned_temp`)."""
+        if os.path.basename(path).startswith(copy.TMP_PREFIX):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return False
+            if stat.S_ISREG(st.st_mode):
+                return copy.remove_abandoned_temp(path)
         if btrfs.is_subvolume(path):
             return btrfs.delete_subvolume(path)
         if os.path.isdir(path) and not os.path.islink(path):

@@ -1,6 +1,6 @@
 """The file driver's operation decorator: DEBUG lines with ids around every driver
 call, and OS or subprocess failures turned into ``BackendError`` with their stderr
-(the shared mechanics are :func:`volumelib.drivers.common.driver_operation`)."""
+(the shared mechanics are :func:`volumelib.drivers.boundary.driver_operation`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from volumelib import exceptions as exc
-from volumelib.drivers.common import driver_operation
+from volumelib.drivers.boundary import driver_operation
 
 __all__ = ["_operation"]
 

@@ -28,7 +28,7 @@ import rados
 import rbd
 
 from volumelib import exceptions as exc
-from volumelib.drivers.common import driver_operation
+from volumelib.drivers.boundary import driver_operation
 
 __all__ = ["RadosClient", "operation", "translate", "is_connection_error", "rados", "rbd",
            "TIMEOUT_ERRNOS"]

@@ -46,7 +46,7 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
-from volumelib.drivers.common import check_id
+from volumelib.drivers.boundary import check_id
 from volumelib.drivers.options import Option
 from volumelib.drivers.rbd import groups, maintenance, names, trash
 from volumelib.drivers.rbd.client import RadosClient, operation, rados, rbd, translate

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
-from volumelib.drivers.common import check_group_sources
+from volumelib.drivers.boundary import check_group_sources
 from volumelib.drivers.rbd.client import RadosClient, rados, rbd
 from volumelib.drivers.types import SnapshotInfo, VolumeInfo
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from volumelib.drivers.common import is_canonical_uuid
+from volumelib.drivers.boundary import is_canonical_uuid
 
 __all__ = ["VOLUME", "SNAPSHOT", "CLONE_SNAP", "is_canonical_uuid", "id_after"]
 

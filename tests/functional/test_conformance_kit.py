@@ -248,9 +248,9 @@ def test_as_a_pytest_plugin(tmp_path):
          "-k", "VolumeTests or CloneTests", f"--junit-xml={junit}", "-p", "no:cacheprovider",
          "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "7 passed" in proc.stdout
+    assert "8 passed" in proc.stdout
     names = {c.get("name") for c in ET.parse(junit).getroot().iter("testcase")}
-    assert "test_clone_keeps_data[plug-memory]" in names and len(names) == 7
+    assert "test_clone_keeps_data[plug-memory]" in names and len(names) == 8
     bad = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "volumelib.testing.conformance",
          "--volumelib-config", str(tmp_path / "missing.yaml"), "--pyargs",

@@ -691,13 +691,19 @@ def test_gc(ext4_dir: str, make_driver: MakeDriver) -> None:
     driver.create_snapshot(known_snap)
     driver.create_snapshot(orphan_snap)
     vols = os.path.join(driver.root, "volumes")
-    stale = os.path.join(vols, f".tmp-{uuid.uuid4()}-abc")
-    fresh = os.path.join(vols, f".tmp-{uuid.uuid4()}-def")
+    # Temp files left by dead copies (nobody holds their lock), an old one and a new
+    # one, and the temp file of a copy in progress, which holds it locked (here this
+    # process; flock locks belong to open file descriptions, so gc's own open of it
+    # is refused exactly as in another process).
+    dead_old = os.path.join(vols, f".tmp-{uuid.uuid4()}-abc")
+    dead_new = os.path.join(vols, f".tmp-{uuid.uuid4()}-ghi")
+    running = os.path.join(vols, f".tmp-{uuid.uuid4()}-def")
     stray = os.path.join(vols, "notes.txt")
-    for p in (stale, fresh, stray):
+    for p in (dead_old, dead_new, stray):
         open(p, "wb").close()
+    running_fd = copy.create_temp(vols, os.path.basename(running))
     two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(dead_old, (two_hours_ago, two_hours_ago))
     known_ids = {("volume", known.id), ("snapshot", known_snap.id)}
     asked: list[tuple[str, str]] = []
 
@@ -705,25 +711,30 @@ def test_gc(ext4_dir: str, make_driver: MakeDriver) -> None:
         asked.append((kind, object_id))
         return (kind, object_id) in known_ids
 
-    before = listing(driver)
-    report = driver.gc(is_known, dry_run=True)
-    assert listing(driver) == before, "dry_run removed something"
-    assert len(report) == 3
-    assert any(orphan.id in line for line in report)
-    assert any(orphan_snap.id in line for line in report)
-    assert any(stale in line for line in report)
-    assert set(asked) == known_ids | {("volume", orphan.id), ("snapshot", orphan_snap.id)}
+    try:
+        before = listing(driver)
+        report = driver.gc(is_known, dry_run=True)
+        assert listing(driver) == before, "dry_run removed something"
+        assert len(report) == 4
+        assert any(orphan.id in line for line in report)
+        assert any(orphan_snap.id in line for line in report)
+        assert any(dead_old in line for line in report)
+        assert any(dead_new in line for line in report)
+        assert set(asked) == known_ids | {("volume", orphan.id), ("snapshot", orphan_snap.id)}
 
-    assert driver.gc(is_known) == report
-    assert listing(driver) == {
-        "volumes": sorted([f"volume-{known.id}", os.path.basename(fresh), "notes.txt"]),
-        "snapshots": [f"snapshot-{known_snap.id}"]}
-    assert driver.gc(is_known) == []
-    driver.clock = lambda: time.time() + 2 * 3600  # two hours later the fresh one is stale
+        assert driver.gc(is_known) == report
+        assert listing(driver) == {
+            "volumes": sorted([f"volume-{known.id}", os.path.basename(running), "notes.txt"]),
+            "snapshots": [f"snapshot-{known_snap.id}"]}
+        assert driver.gc(is_known) == []
+        driver.clock = lambda: time.time() + 2 * 3600  # age does not matter while held
+        assert driver.gc(is_known) == [] and os.path.exists(running)
+    finally:
+        os.close(running_fd)  # the copy ends without renaming its file: a dead copy's
     dry = driver.gc(is_known, dry_run=True)
-    assert len(dry) == 1 and fresh in dry[0] and os.path.exists(fresh)
+    assert len(dry) == 1 and running in dry[0] and os.path.exists(running)
     real = driver.gc(is_known)
-    assert len(real) == 1 and fresh in real[0] and not os.path.exists(fresh)
+    assert len(real) == 1 and running in real[0] and not os.path.exists(running)
     assert os.path.exists(stray)
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from tests.helpers import pread, pwrite
 from volumelib import exceptions as exc
-from volumelib.drivers.file import FileDriver, btrfs, loop
+from volumelib.drivers.file import FileDriver, btrfs, copy, loop
 from volumelib.drivers.types import Capability, ConnectorProperties, SnapshotInfo, VolumeInfo
 
 #: ``btrfs_root`` and ``btrfs_dir`` (a real btrfs on a loop device).
@@ -577,8 +577,9 @@ def test_gc_of_groups(btrfs_dir: str, make_driver: MakeDriver) -> None:
     tmp_snapshot = os.path.join(driver.root, "group-snapshots", f".tmp-{new_id()}-abc")
     btrfs.snapshot(group_path(driver, known_group), tmp_snapshot, readonly=True)
     assert os.stat(tmp_snapshot).st_mtime < time.time() - 3600
+    # A copy in progress into the group: its process holds the temp file locked.
     tmp_copy = os.path.join(group_path(driver, known_group), f".tmp-{k1.id}-def")
-    os.close(os.open(tmp_copy, os.O_CREAT | os.O_WRONLY, 0o600))
+    copying = copy.create_temp(group_path(driver, known_group), os.path.basename(tmp_copy))
     known = {("group", known_group["id"]), ("group_snapshot", known_snap["id"]),
              ("volume", k1.id), ("volume", k2.id), ("volume", h1.id)}
     asked: list[tuple[str, str]] = []
@@ -592,19 +593,25 @@ def test_gc_of_groups(btrfs_dir: str, make_driver: MakeDriver) -> None:
                 for sub in ("groups", "group-snapshots", "volumes",
                             f"groups/group-{known_group['id']}")}
 
-    before = state()
-    report = driver.gc(is_known, dry_run=True)
-    assert state() == before, "dry_run removed something"
-    assert sorted(report) == sorted([
-        f"orphan group {orphan_group['id']}: {group_path(driver, orphan_group)}",
-        (f"orphan volume {unknown_member.id}: "
-         f"{member_path(driver, known_group, unknown_member)}"),
-        f"orphan group snapshot {orphan_snap['id']}: {gsnap_path(driver, orphan_snap)}",
-    ]), "the temporary objects are fresh (by ctime for the snapshot)"
-    assert ("group", holding_group["id"]) in asked and ("volume", h1.id) in asked
-    assert ("group_snapshot", known_snap["id"]) in asked
+    try:
+        before = state()
+        report = driver.gc(is_known, dry_run=True)
+        assert state() == before, "dry_run removed something"
+        assert sorted(report) == sorted([
+            f"orphan group {orphan_group['id']}: {group_path(driver, orphan_group)}",
+            (f"orphan volume {unknown_member.id}: "
+             f"{member_path(driver, known_group, unknown_member)}"),
+            f"orphan group snapshot {orphan_snap['id']}: {gsnap_path(driver, orphan_snap)}",
+        ]), "the temporary objects are fresh (by ctime) or held (by a live copy)"
+        assert ("group", holding_group["id"]) in asked and ("volume", h1.id) in asked
+        assert ("group_snapshot", known_snap["id"]) in asked
 
-    driver.clock = lambda: time.time() + 7200  # two hours later they are stale
+        driver.clock = lambda: time.time() + 7200  # two hours later the subvolume is stale
+        report = driver.gc(is_known, dry_run=True)
+        assert len(report) == 4 and not any(tmp_copy in line for line in report), \
+            "a held temp file is kept whatever its age"
+    finally:
+        os.close(copying)  # the copy dies: its temp file is a leftover now
     report = driver.gc(is_known, dry_run=True)
     assert len(report) == 5
     assert any(tmp_snapshot in line and "subvolume" in line for line in report)

@@ -37,7 +37,14 @@ LAZY_ALLOWED = {
     "rados": "the Ceph bindings load with the rbd driver",
     "rbd": "the Ceph bindings load with the rbd driver",
     "cinder": "Cinder loads with a Cinder driver only",
+    "volumelib.drivers.cinder.driver": "the Cinder adapter loads with the first Cinder "
+                                       "driver (and with it oslo.config, SQLAlchemy and "
+                                       "Cinder's objects)",
     "oslo_privsep": "privsep loads with a driver that needs it",
+    "importlib.metadata": "entry points are read with the first plugin (a tenth of "
+                          "import volumelib otherwise)",
+    "urllib": "the HTTP stack (http.client, ssl, email) loads with the first URL image",
+    "http.client": "the HTTP stack loads with the first URL image",
 }
 
 

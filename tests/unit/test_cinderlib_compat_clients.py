@@ -270,8 +270,11 @@ def test_connection_constructor_refuses_bad_input(backend):
     vol = backend.create_volume(1)
     conn = vol.connect({"host": "n1"})
     info = conn.connection_info
+    snap = vol.create_snapshot()
     cases = [
         ({"volume": "not-a-volume", "connection_info": info}, "not-a-volume"),
+        ({"volume": snap, "connection_info": info}, "cinderlib.Snapshot"),
+        ({"volume": conn, "connection_info": info}, "cinderlib.Connection"),
         ({"volume": vol, "connection_info": {"data": {}}}, "'conn'"),
         ({"volume": vol, "connection_info": info, "status": "bogus"}, "bogus"),
         ({"volume": vol, "connection_info": info, "attach_mode": "rx"}, "rx"),
@@ -312,18 +315,40 @@ def test_volume_marked_deleted_by_its_client_is_deleted_with_its_last_snapshot(b
 
 # -- list_supported_drivers ----------------------------------------------------------------------
 
+OPTION_KEYS = {"name", "dest", "type", "default", "help", "secret", "required", "choices",
+               "deprecated_for_removal", "deprecated_reason", "deprecated_since"}
+
+
 def test_list_supported_drivers_version_2_types_are_dicts(cl):  # noqa: F811
+    """Every driver listed, volumelib's and (with the extra) Cinder's, gives its options
+    with the same keys; version 2 gives ``type`` as a dict with a Python ``type_class``.
+    volumelib's own drivers are all supported and deprecate nothing; Cinder marks some
+    of its drivers unsupported and some options deprecated, and says so."""
     v1 = cl.Backend.list_supported_drivers(1)
     v2 = cl.Backend.list_supported_drivers(2)
     assert set(v1) == set(v2)
+    own = {name for name, d in v2.items() if not d["class_fqn"].startswith("cinder.")}
+    assert {"FakeDriver", "FileDriver"} <= own
     for name, driver in v2.items():
-        assert driver["supported"] is True
+        assert driver["supported"] is True if name in own else \
+            isinstance(driver["supported"], bool)
+        assert v1[name]["supported"] == driver["supported"]
         for opt in driver["driver_options"]:
+            assert set(opt) == OPTION_KEYS, (name, opt)
             assert isinstance(opt["type"], dict) and isinstance(opt["type"]["type_class"], type)
-            assert opt["deprecated_for_removal"] is False and opt["dest"] == opt["name"]
+            assert isinstance(opt["type"]["type_name"], str) and opt["type"]["type_name"]
+            assert opt["dest"] == opt["name"]
+            assert opt["deprecated_for_removal"] is False if name in own else \
+                isinstance(opt["deprecated_for_removal"], bool)
         for opt in v1[name]["driver_options"]:
+            assert set(opt) == OPTION_KEYS, (name, opt)
             assert all(isinstance(v, str) for v in opt.values())
-            assert opt["deprecated_for_removal"] == "False"
+            assert opt["deprecated_for_removal"] == "False" if name in own else \
+                opt["deprecated_for_removal"] in ("True", "False")
+    cinders = [d for name, d in v2.items() if name not in own]
+    if cinders:  # the extra volumelib[cinder] is installed
+        assert any(not d["supported"] for d in cinders)
+        assert any(o["deprecated_for_removal"] for d in cinders for o in d["driver_options"])
     fake = {o["name"]: o for o in v2["FakeDriver"]["driver_options"]}
     assert fake["fake_capacity_gb"]["type"]["type_class"] is int
     assert fake["fake_capacity_gb"]["type"]["type_name"] == "integer value"

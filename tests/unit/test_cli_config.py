@@ -218,8 +218,17 @@ def test_a_cinderlib_yaml_backend_is_served_natively():
     assert kwargs["volume_backend_name"] == "ceph"
     assert "/etc/ceph/k" in kwargs.values()  # rbd_keyring_conf, under the rbd driver's name
     assert "use_multipath_for_image_xfer" not in kwargs  # a Cinder option that means nothing
-    with pytest.raises(exc.DriverNotFound, match="LVMVolumeDriver"):
-        config.backend_kwargs({"volume_backend_name": "lvm",
-                               "volume_driver": "cinder.volume.drivers.lvm.LVMVolumeDriver"})
+    # No native equivalent: Cinder's own driver, its options passed to the adapter as is
+    # (it checks them against the driver's declarations).
+    lvm = {"volume_backend_name": "lvm",
+           "volume_driver": "cinder.volume.drivers.lvm.LVMVolumeDriver",
+           "volume_group": "vg0"}
+    assert config.backend_kwargs(lvm) == lvm
+    # The switch: Cinder's own RBD driver, with Cinder's option names.
+    cinder_rbd = config.backend_kwargs(dict(cfg.backend_config("ceph"),
+                                            use_cinder_driver=True))
+    assert cinder_rbd["volume_driver"] == "cinder.volume.drivers.rbd.RBDDriver"
+    assert cinder_rbd["rbd_keyring_conf"] == "/etc/ceph/k"
+    assert "use_cinder_driver" not in cinder_rbd
     plain = {"volume_backend_name": "f", "volume_driver": "file", "file_root": "/x"}
     assert config.backend_kwargs(plain) == plain

@@ -24,6 +24,9 @@ class FakeFixtures(suite.DriverFixtures):
     def read_data(self, backend: Any, volume: Any, offset: int, length: int) -> bytes:
         return backend.driver.read(volume.id, offset, length)
 
+    def data_size(self, backend: Any, volume: Any) -> int:
+        return backend.driver.size(volume.id)
+
 
 class TestFakeDriver(FakeFixtures, suite.DriverSuite):
     pass

@@ -157,11 +157,13 @@ def backend_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     """The ``volumelib.Backend`` keywords for a configured backend.
 
     A Cinder driver path (``volume_driver: cinder.volume.drivers.rbd.RBDDriver``, as in
-    a cinderlib YAML file) is served by its native volumelib driver with Cinder's option
-    names translated, as ``volumelib.compat.cinderlib`` does; anything else passes as is.
+    a cinderlib YAML file) is resolved as ``volumelib.compat.cinderlib`` does: its native
+    volumelib driver with Cinder's option names translated when there is one (unless
+    ``use_cinder_driver: true``), else Cinder's own driver through
+    ``volumelib.drivers.cinder``; anything else passes as is.
 
     Raises:
-        DriverNotFound: a Cinder driver with no volumelib equivalent.
+        DriverNotFound: Cinder is not installed for a path that needs it.
         UnknownOption: an option the driver does not take.
     """
     kwargs = dict(options)
@@ -169,7 +171,7 @@ def backend_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     if not (isinstance(driver, str) and driver.startswith("cinder.")):
         return kwargs
 
-    target, alias = compat.resolve(driver)
+    target, alias = compat.resolve(driver, kwargs.pop("use_cinder_driver", None))
     cls = target if isinstance(target, type) else load_driver_class(target)
     explicit = {k: v for k, v in kwargs.items()
                 if k not in ("volume_backend_name", "volume_driver")}

@@ -70,12 +70,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib import runtime
+from volumelib import checkpoints, runtime
 from volumelib.persistence.base import PersistenceDriverBase
 from volumelib.records.control import Lease
 from volumelib.versioned import utcnow
 
-__all__ = ["LeaseManager", "process_holder", "new_holder", "is_operation_holder",
+__all__ = ["LeaseManager", "OperationSteps", "process_holder", "new_holder", "is_operation_holder",
            "DEFAULT_OPERATION_TTL",
            "DEFAULT_RETRY_BUDGET", "MAX_ID"]
 
@@ -448,18 +448,90 @@ class LeaseManager:
         finally:
             _held.reset(token)
             _heartbeats.remove(beat)
-            try:
+            self._release_operation(store, lease, rid, holder, operation)
+
+    @contextlib.contextmanager
+    def steps(self, resource: Any, operation: str, *, kind: str | None = None,
+              ttl: float | None = None) -> Iterator[OperationSteps]:
+        """:meth:`operation`, in as few commits as the operation's steps allow.
+
+        The lease is inserted in a transaction that the block goes on using: what it
+        reads and writes before :meth:`OperationSteps.intent_stored` (the object
+        caught up with the store, its preconditions, quota, the transitional status)
+        commits together with the lease, in one commit, before the driver is called;
+        :meth:`OperationSteps.finishing` opens a second transaction for the outcome,
+        which the lease's release joins. If the block raises before its intent is
+        stored, nothing it did is kept, the lease included.
+
+        The block must call ``intent_stored`` before any driver call (the first
+        transaction holds the store's write lock). Where the lease cannot be taken by
+        a plain insert (a row exists: held, free with an expiry count, or the
+        caller's own), this is :meth:`operation`, with each step committed on its own.
+
+        Raises:
+            ResourceBusy: as :meth:`operation`; the block did not run.
+        """
+        rid, found_kind = _resource(resource)
+        if rid in _held.get():
+            yield OperationSteps(None, None)
+            return
+        store = self.persistence
+        if ttl is None:
+            ttl = runtime.settings().operation_lease_ttl
+        holder = new_holder()
+        lease = Lease._from_values({  # the values are of their fields' types already
+            "id": rid, "resource_kind": kind or found_kind, "holder": holder,
+            "operation": operation, "ttl": float(ttl), "grace": 0.0,
+            "expires_at": self.now() + datetime.timedelta(seconds=ttl),
+            "expired_count": 0})
+        first = store.transaction()
+        first.__enter__()
+        try:
+            inserted = store.insert_record(lease)
+        except BaseException as e:
+            first.__exit__(type(e), e, e.__traceback__)
+            raise
+        if not inserted:
+            first.__exit__(None, None, None)  # nothing written
+            with self.operation(resource, operation, ttl=ttl, kind=kind):
+                yield OperationSteps(None, None)
+            return
+        steps = OperationSteps(store, first, self, rid, holder, ttl)
+        token = _held.set(_held.get() | {rid})
+        try:
+            yield steps
+        except BaseException as e:
+            kept = steps._abort(e)
+            if kept:
+                self._release_operation(store, lease, rid, holder, operation)
+            raise
+        else:
+            if steps._tx is None:  # intent stored, no outcome transaction: on its own
+                self._release_operation(store, lease, rid, holder, operation)
+            else:  # in the first (nothing kept: net nothing) or the outcome transaction
                 try:
-                    if lease.expired_count:
-                        raise exc.ConcurrentModification(resource="Lease", id=rid,
-                                                         expected="a free row")
-                    store.delete_lease(lease)  # not renewed since: one statement
-                except exc.ConcurrentModification:
-                    self.release(rid, holder=holder)  # renewed (or taken over) since
-            except exc.LeaseError as e:
-                LOG.warning("%s of %s ran past its lease: %s", operation, rid, e)
-            except Exception:  # noqa: BLE001 - never hide the operation's own outcome
-                LOG.exception("could not release the %s lease on %s", operation, rid)
+                    self._release_operation(store, lease, rid, holder, operation)
+                finally:
+                    steps._close()
+        finally:
+            _held.reset(token)
+            steps._stop_heartbeat()
+
+    def _release_operation(self, store: Any, lease: Lease, rid: str, holder: str,
+                           operation: str) -> None:
+        """Release an operation's lease (never raises: the outcome matters more)."""
+        try:
+            try:
+                if lease.expired_count:
+                    raise exc.ConcurrentModification(resource="Lease", id=rid,
+                                                     expected="a free row")
+                store.delete_lease(lease)  # not renewed since: one statement
+            except exc.ConcurrentModification:
+                self.release(rid, holder=holder)  # renewed (or taken over) since
+        except exc.LeaseError as e:
+            LOG.warning("%s of %s ran past its lease: %s", operation, rid, e)
+        except Exception:  # noqa: BLE001 - never hide the operation's own outcome
+            LOG.exception("could not release the %s lease on %s", operation, rid)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -610,6 +682,63 @@ class LeaseManager:
     def __repr__(self) -> str:
         return f"<LeaseManager holder={self.holder!r}>"
 
+
+
+class OperationSteps:
+    """The steps of an operation run by :meth:`LeaseManager.steps`: its intent is
+    stored with its lease, its outcome with the lease's release.
+
+    Without a lease of its own (re-entered, or taken the slow way) each step is
+    committed on its own and these methods only mark the checkpoints.
+    """
+
+    def __init__(self, store: Any, tx: Any, manager: LeaseManager | None = None,
+                 rid: str | None = None, holder: str | None = None,
+                 ttl: float = 0.0) -> None:
+        self._store, self._tx, self._manager = store, tx, manager
+        self._rid, self._holder, self._ttl = rid, holder, ttl
+        self._stored = tx is None  # nothing to lose on an error once committed
+        self._beat: int | None = None
+
+    def intent_stored(self, checkpoint: str) -> None:
+        """Commit the lease with everything the block wrote so far (its intent),
+        start renewing the lease, and mark ``checkpoint``. Call it before the
+        driver."""
+        tx, self._tx = self._tx, None
+        if tx is not None and not self._stored:
+            tx.__exit__(None, None, None)  # commit
+            self._stored = True
+            self._beat = _heartbeats.add(self._manager, self._rid, self._holder,
+                                         self._ttl)
+        checkpoints.checkpoint(checkpoint)
+
+    def finishing(self) -> None:
+        """Open the transaction of the outcome (the driver is done); the lease's
+        release joins it."""
+        if self._store is not None and self._tx is None and self._stored:
+            self._tx = self._store.transaction()
+            self._tx.__enter__()
+
+    def _abort(self, error: BaseException) -> bool:
+        """Roll back the open transaction; whether the lease is stored (so it must
+        be released)."""
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            try:
+                tx.__exit__(type(error), error, error.__traceback__)
+            except BaseException:  # noqa: BLE001 - the block's own error is raised
+                LOG.debug("rollback after %r failed", error, exc_info=True)
+        return self._stored
+
+    def _close(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
+
+    def _stop_heartbeat(self) -> None:
+        if self._beat is not None:
+            _heartbeats.remove(self._beat)
+            self._beat = None
 
 def _check_holder(holder: Any) -> str:
     if not isinstance(holder, str) or not holder or len(holder) > 255:

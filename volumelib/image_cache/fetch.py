@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import http.client
 import logging
 import os
 import stat
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -129,6 +126,8 @@ class SourceInfo:
 
 
 def _http_error(image: Image, e: Exception) -> ic_exc.ImageError:
+    # urllib.error is in sys.modules already: only an HTTP call raises what it checks.
+    import urllib.error
     if isinstance(e, urllib.error.HTTPError):
         reason = f"HTTP {e.code} {e.reason}"
         if e.code in (404, 410):
@@ -180,6 +179,10 @@ def probe(image: Image, *, timeout: float = 30.0) -> SourceInfo:
         return SourceInfo(size=st.st_size,
                           version=f"file:{st.st_dev}:{st.st_ino}:{st.st_size}:"
                                   f"{st.st_mtime_ns}")
+    # The HTTP stack (http.client, ssl, email) loads with the first URL image, not with
+    # the library.
+    import http.client
+    import urllib.request
     request = urllib.request.Request(image.source, method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -211,6 +214,9 @@ def stream(image: Image, sink: Callable[[bytes], Any], *,
         with open(path, "rb") as f:
             return SourceInfo(size=_pump(f.read, sink, info.size, progress),
                               version=info.version)
+    # The HTTP stack loads with the first URL image (see probe).
+    import http.client
+    import urllib.request
     try:
         response = urllib.request.urlopen(image.source, timeout=timeout)
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:

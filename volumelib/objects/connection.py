@@ -20,6 +20,7 @@ from volumelib.drivers.types import (
     ConnectorProperties,
     redact,
 )
+from volumelib.control.leases import OperationSteps
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
 from volumelib.records.stored import TIMESTAMP_FIELDS, Status
@@ -208,7 +209,8 @@ class Connection(Resource):
             if exported and first:
                 backend.driver.remove_export(volume.info())
             elif exported:
-                props = ConnectorProperties.from_dict(self.connector or {})
+                props = ConnectorProperties.from_dict(self.connector or {},
+                                                      require_host=False)
                 backend.driver.terminate_connection(volume.info(), props)
             self.persistence.delete_connection(self)
             if first:
@@ -240,7 +242,7 @@ class Connection(Resource):
     def _deleted_status(self) -> str:
         return ConnectionStatus.DISCONNECTED
 
-    def _delete(self, force: bool = False) -> None:
+    def _delete(self, steps: OperationSteps, force: bool = False) -> None:
         if self.attached and not force:
             raise exc.VolumeInUse(volume_id=self.volume_id,
                                   reason=f"connection {self.id} is still attached on "
@@ -250,7 +252,8 @@ class Connection(Resource):
         self.status = ConnectionStatus.DISCONNECTING
         self.save()
         checkpoints.checkpoint("connection.disconnect.intent_stored")
-        props = ConnectorProperties.from_dict(self.connector or {})
+        # Stored by a library that allowed hostless connectors: still disconnectable.
+        props = ConnectorProperties.from_dict(self.connector or {}, require_host=False)
         others = [c for c in volume.connections if c.id != self.id]
         try:
             call_driver(backend, "terminate_connection", backend.driver.terminate_connection,

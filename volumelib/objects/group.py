@@ -18,7 +18,7 @@ from typing import Any
 from volumelib import checkpoints, runtime, validation
 from volumelib import exceptions as exc
 from volumelib import specs as spec_syntax
-from volumelib.control.leases import LeaseManager
+from volumelib.control.leases import LeaseManager, OperationSteps
 from volumelib.objects import group_calls as calls
 from volumelib.objects.driver_calls import apply_model_update
 from volumelib.objects.group_snapshot import GroupSnapshot
@@ -314,7 +314,7 @@ class Group(Resource):
         """
         self._delete_under_lease(delete_volumes=delete_volumes)
 
-    def _delete(self, delete_volumes: bool = False) -> None:
+    def _delete(self, steps: OperationSteps, delete_volumes: bool = False) -> None:
         volumes = calls.ordered(self.volumes)
         with leased("delete", *(volumes if delete_volumes else ())):
             for vol in volumes:

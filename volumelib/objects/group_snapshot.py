@@ -15,6 +15,7 @@ from volumelib import checkpoints, runtime, validation
 from volumelib import exceptions as exc
 from volumelib.drivers.types import Capability
 from volumelib.objects import group_calls as calls
+from volumelib.control.leases import OperationSteps
 from volumelib.objects.driver_calls import apply_model_update
 from volumelib.objects.group_status import GroupOp
 from volumelib.objects.resource import Resource, leased
@@ -168,7 +169,7 @@ class GroupSnapshot(Resource):
         """
         self._delete_under_lease()
 
-    def _delete(self) -> None:
+    def _delete(self, steps: OperationSteps) -> None:
         snaps = calls.ordered(self.snapshots)
         with leased("delete", *snaps):
             for snap in snaps:

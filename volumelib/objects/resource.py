@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from volumelib import exceptions as exc
-from volumelib.control.leases import LeaseManager
+from volumelib.control.leases import LeaseManager, OperationSteps
 from volumelib.records.stored import Status, StoredObject
 
 __all__ = ["Resource", "leased"]
@@ -28,11 +28,26 @@ class Resource(StoredObject):
         """``(resource id, kind)`` whose operation lease guards this object."""
         return self.id, self._kind()  # type: ignore[attr-defined]
 
+    #: Deletes of this kind store their lease and intent in one commit, and their
+    #: outcome with the lease's release in another (:meth:`LeaseManager.steps`).
+    _STEPPED_DELETE = False
+
     def _exclusive(self, action: str) -> Any:
         """A context manager: ``action`` runs on this object with nobody else
         operating on it (``ResourceBusy`` otherwise; nothing changed)."""
         rid, kind = self._lease_target()
         return LeaseManager(self.persistence).operation(rid, action, kind=kind)
+
+    def _exclusive_steps(self, action: str, stepped: bool = True
+                         ) -> contextlib.AbstractContextManager[OperationSteps]:
+        """:meth:`_exclusive` yielding the operation's steps: with ``stepped``, its
+        intent is committed with the lease (:meth:`LeaseManager.steps`); without,
+        each step on its own."""
+        rid, kind = self._lease_target()
+        manager = LeaseManager(self.persistence)
+        if stepped:
+            return manager.steps(rid, action, kind=kind)
+        return _unstepped(manager.operation(rid, action, kind=kind))
 
     def _deleted_status(self) -> str:
         return Status.DELETED
@@ -54,18 +69,26 @@ class Resource(StoredObject):
         """The one delete path: lease, catch up with the store, then :meth:`_delete`."""
         if self.status == self._deleted_status():  # type: ignore[attr-defined]
             return
-        with self._exclusive(action):
+        with self._exclusive_steps(action, self._STEPPED_DELETE) as steps:
             try:
                 self._reload()
             except exc.NotFound:
                 self._values["status"] = self._deleted_status()
                 self.obj_reset_changes()
                 return
-            self._delete(**options)
+            self._delete(steps, **options)
 
-    def _delete(self, **options: Any) -> None:
-        """Delete under the lease, the object being current (subclasses)."""
+    def _delete(self, steps: OperationSteps, **options: Any) -> None:
+        """Delete under the lease, the object being current (subclasses): store the
+        intent, ``steps.intent_stored(checkpoint)``, call the driver,
+        ``steps.finishing()``, store the outcome."""
         raise NotImplementedError
+
+
+@contextlib.contextmanager
+def _unstepped(operation: Any) -> Iterator[OperationSteps]:
+    with operation:
+        yield OperationSteps(None, None)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from typing import Any
 from volumelib import checkpoints, runtime, validation
 from volumelib import exceptions as exc
 from volumelib.control import quotas
+from volumelib.control.leases import OperationSteps
 from volumelib.drivers.types import SnapshotInfo
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
@@ -113,14 +114,15 @@ class Snapshot(Resource):
         description = validation.check_description(description)
         metadata = validation.check_metadata(metadata)
         snap_id = validation.new_id(id)
-        with volume._exclusive("create_snapshot"):
+        with volume._exclusive_steps("create_snapshot") as steps:
             volume._reload()
-            return cls._create_locked(volume, name=name, description=description,
+            return cls._create_locked(volume, steps, name=name, description=description,
                                       metadata=metadata, snap_id=snap_id)
 
     @classmethod
-    def _create_locked(cls, volume: Any, *, name: str | None, description: str | None,
-                       metadata: dict[str, str], snap_id: str) -> Snapshot:
+    def _create_locked(cls, volume: Any, steps: OperationSteps, *, name: str | None,
+                       description: str | None, metadata: dict[str, str],
+                       snap_id: str) -> Snapshot:
         volume._require_status({Status.AVAILABLE, Status.IN_USE}, "snapshot")
         backend = volume.backend
         settings = runtime.settings()
@@ -138,7 +140,7 @@ class Snapshot(Resource):
         except Exception:
             reservation.cancel()
             raise
-        checkpoints.checkpoint("snapshot.create.intent_stored")
+        steps.intent_stored("snapshot.create.intent_stored")
         try:
             update = call_driver(backend, "create_snapshot", backend.driver.create_snapshot,
                                  snap.info(volume), resource_id=snap.id)
@@ -146,6 +148,7 @@ class Snapshot(Resource):
             snap._settle(Status.ERROR)
             raise
         checkpoints.checkpoint("snapshot.create.driver_done")
+        steps.finishing()
         apply_model_update(snap, update)
         snap.status = Status.AVAILABLE
         snap._save_own("status", "provider_location", "provider_id")
@@ -183,7 +186,9 @@ class Snapshot(Resource):
         """
         self._delete_under_lease()
 
-    def _delete(self) -> None:
+    _STEPPED_DELETE = True
+
+    def _delete(self, steps: OperationSteps) -> None:
         if self.status == Status.DELETED:
             return
         if self.group_snapshot_id is not None:
@@ -198,7 +203,7 @@ class Snapshot(Resource):
         checked = {"status": self.status}
         self.status = Status.DELETING
         self._save_own("status", expect=checked)
-        checkpoints.checkpoint("snapshot.delete.intent_stored")
+        steps.intent_stored("snapshot.delete.intent_stored")
         try:
             call_driver(backend, "delete_snapshot", backend.driver.delete_snapshot, info,
                         resource_id=self.id)
@@ -206,5 +211,6 @@ class Snapshot(Resource):
             self._settle(Status.ERROR_DELETING)
             raise
         checkpoints.checkpoint("snapshot.delete.driver_done")
+        steps.finishing()
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, snapshots=1)

@@ -24,7 +24,7 @@ from volumelib import brick, checkpoints, runtime, validation
 from volumelib import exceptions as exc
 from volumelib import specs as spec_syntax
 from volumelib.control import quotas
-from volumelib.control.leases import LeaseManager
+from volumelib.control.leases import LeaseManager, OperationSteps
 from volumelib.drivers.base import VolumeDriver
 from volumelib.drivers.types import Capability, VolumeInfo
 from volumelib.objects.connection import Connection
@@ -114,7 +114,10 @@ class Volume(Resource):
     @property
     def snapshots(self) -> list[Snapshot]:
         """This volume's snapshots, read from the store."""
-        return self._bound(self.persistence.get_snapshots(volume_id=self.id))
+        snaps = self._bound(self.persistence.get_snapshots(volume_id=self.id))
+        for snap in snaps:  # what their info() needs, while this volume is current
+            snap._carry_volume(self)
+        return snaps
 
     @property
     def connections(self) -> list[Connection]:
@@ -230,13 +233,14 @@ class Volume(Resource):
                   source_volid=request.source_volid)
         store = backend.persistence
         vol._bind(backend, store)
-        reservation = quotas.reserve(store, settings.project_id, volumes=1,
-                                     gigabytes=request.size)
-        try:
-            store.set_volume(vol)
-        except Exception:
-            reservation.cancel()
-            raise
+        with store.transaction():  # quota and intent: one commit
+            reservation = quotas.reserve(store, settings.project_id, volumes=1,
+                                         gigabytes=request.size)
+            try:
+                store.set_volume(vol)
+            except Exception:
+                reservation.cancel()
+                raise
         checkpoints.checkpoint("volume.create.intent_stored")
         try:
             update = call_driver(backend, driver_method, call, backend.driver, vol.info(),
@@ -457,7 +461,9 @@ class Volume(Resource):
         """
         self._delete_under_lease()
 
-    def _delete(self) -> None:
+    _STEPPED_DELETE = True
+
+    def _delete(self, steps: OperationSteps) -> None:
         if self.status == Status.DELETED:
             return
         conns = self.connections
@@ -476,7 +482,7 @@ class Volume(Resource):
         checked = {"status": self.status}
         self.status = Status.DELETING
         self._save_own("status", expect=checked)
-        checkpoints.checkpoint("volume.delete.intent_stored")
+        steps.intent_stored("volume.delete.intent_stored")
         try:
             call_driver(backend, "delete_volume", backend.driver.delete_volume, self.info(),
                         resource_id=self.id)
@@ -484,6 +490,7 @@ class Volume(Resource):
             self._settle(Status.ERROR_DELETING)
             raise
         checkpoints.checkpoint("volume.delete.driver_done")
+        steps.finishing()
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, volumes=1, gigabytes=self.size)
 

@@ -288,7 +288,7 @@ def _drop_snapshot(backend: BackendLike, snap: Any) -> None:
 def _drop_connection(backend: BackendLike, conn: Any) -> None:
     vol = conn.volume
     others = [c for c in vol.connections if c.id != conn.id]
-    props = ConnectorProperties.from_dict(conn.connector or {})
+    props = ConnectorProperties.from_dict(conn.connector or {}, require_host=False)
     call_driver(backend, "terminate_connection", backend.driver.terminate_connection,
                 vol.info(), props, resource_id=vol.id)
     if not others:

@@ -1,11 +1,17 @@
 """The driver conformance suite: what every volume driver must do, through the public API.
 
 Subclass :class:`DriverFixtures` (provide ``backend``; optionally override
-``write_data``/``read_data`` when the backend offers a faster way to reach a volume's
-bytes than a local attach) and :class:`DriverSuite`. A local attach may give a block
-device path or a file-like handle in ``Connection.path``; the suite handles both
-(:class:`AttachedDevice`). Tests needing a capability the
+``write_data``/``read_data``/``data_size`` when the backend offers a faster way to
+reach a volume's bytes than a local attach) and :class:`DriverSuite`. A local attach
+may give a block device path or a file-like handle in ``Connection.path``; the suite
+handles both (:class:`AttachedDevice`). Tests needing a capability the
 driver does not declare are skipped as not applicable.
+
+**Nothing left behind.** After every test, the storage must hold no object that no
+record knows of: the suite asks the driver's ``gc(is_known, dry_run=True)`` (the same
+question ``backend.gc()`` asks), or, for a driver whose ``gc`` cannot list its
+storage, the fixture's :meth:`DriverFixtures.storage_objects`. A test that leaks
+fails in its teardown, naming what it left.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from volumelib import exceptions as exc
 from volumelib.drivers.types import Capability
 from volumelib.testing import not_applicable, require_capabilities
 
-__all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SnapshotTests", "CloneTests",
+__all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SizeTests", "is_known", "SnapshotTests", "CloneTests",
            "RevertTests", "ConnectionTests", "LocalAttachTests", "StatsTests",
            "GcTests", "SerializationTests", "BadInputTests", "GroupTests",
            "AttachedDevice", "through_attach"]
@@ -53,6 +59,54 @@ class DriverFixtures:
         out: list[bytes] = []
         through_attach(backend, volume, lambda dev: out.append(dev.read(offset, length)))
         return out[0]
+
+    def data_size(self, backend: Any, volume: Any) -> int:
+        """The size in bytes of what a reader of ``volume`` sees (the attached device's
+        size by default)."""
+        out: list[int] = []
+        through_attach(backend, volume, lambda dev: out.append(dev.size()))
+        return out[0]
+
+    # What the storage holds. ``None`` (the default): ask the driver's own
+    # ``gc(is_known, dry_run=True)``. A fixture for a driver whose gc cannot list the
+    # storage overrides this with every ``(kind, id)`` of a volumelib object it finds
+    # there (kind ``volume``, ``snapshot``, ``group`` or ``group_snapshot``).
+    def storage_objects(self, backend: Any) -> Any:
+        return None
+
+    def leftovers(self, backend: Any) -> list[str]:
+        """What the storage holds that no record knows of."""
+        known = is_known(backend)
+        listed = self.storage_objects(backend)
+        if listed is None:
+            return [str(o) for o in backend.driver.gc(known, dry_run=True)]
+        return [f"{kind} {obj_id}" for kind, obj_id in listed if not known(kind, obj_id)]
+
+    @pytest.fixture(autouse=True)
+    def _nothing_left_behind(self, backend: Any) -> Any:
+        """After the test: no storage object without a record."""
+        yield
+        left = self.leftovers(backend)
+        assert not left, (f"the storage of {backend.id} holds objects no record knows "
+                          f"of after this test: {left}")
+
+
+def is_known(backend: Any) -> Callable[[str, str], bool]:
+    """``is_known(kind, id)`` over ``backend``'s store, as ``backend.gc()`` asks it."""
+    store = backend.persistence
+
+    def known(kind: str, obj_id: str) -> bool:
+        if kind == "volume":
+            return bool(store.get_volumes(volume_id=obj_id))
+        if kind == "snapshot":
+            return bool(store.get_snapshots(snapshot_id=obj_id))
+        if kind == "group":
+            return bool(store.get_groups(group_id=obj_id))
+        if kind == "group_snapshot":
+            return bool(store.get_group_snapshots(group_snapshot_id=obj_id))
+        return True
+
+    return known
 
 
 class AttachedDevice:
@@ -237,6 +291,57 @@ class SnapshotTests:
         vol.delete()
 
 
+class SizeTests:
+    """A volume made larger than its source has the size asked, as its reader sees it
+    (through the attach, or the fixture's ``data_size``), and its data where the
+    source's ended is readable and writable."""
+
+    def _check_size(self, backend: Any, volume: Any, size_gb: int) -> None:
+        assert self.data_size(backend, volume) == size_gb * GiB  # type: ignore[attr-defined]
+        tail = (size_gb * GiB) - 4096
+        self.write_data(backend, volume, tail, b"tail" * 1024)  # type: ignore[attr-defined]
+        assert self.read_data(backend, volume, tail, 4096) == b"tail" * 1024  # type: ignore[attr-defined]
+
+    def test_volume_from_snapshot_larger_has_the_size_asked(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 0, b"S" * 4096)  # type: ignore[attr-defined]
+        snap = vol.create_snapshot()
+        new = snap.create_volume(size=2)
+        try:
+            self._check_size(backend, new, 2)
+            assert self.read_data(backend, new, 0, 4096) == b"S" * 4096  # type: ignore[attr-defined]
+        finally:
+            new.delete()
+            snap.delete()
+            vol.delete()
+
+    @pytest.mark.parametrize("source_has_snapshot", [False, True])
+    def test_clone_larger_has_the_size_asked(self, backend: Any,
+                                             source_has_snapshot: bool) -> None:
+        require_capabilities(backend, Capability.CLONE)
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 0, b"C" * 4096)  # type: ignore[attr-defined]
+        snap = vol.create_snapshot() if source_has_snapshot else None
+        clone = vol.clone(size=2)
+        try:
+            self._check_size(backend, clone, 2)
+            assert self.read_data(backend, clone, 0, 4096) == b"C" * 4096  # type: ignore[attr-defined]
+            assert clone.extend(3) == 3 * GiB  # the clone is a working volume
+        finally:
+            clone.delete()
+            if snap is not None:
+                snap.delete()
+            vol.delete()
+
+    def test_extend_has_the_size_asked(self, backend: Any) -> None:
+        vol = backend.create_volume(1)
+        try:
+            vol.extend(2)
+            self._check_size(backend, vol, 2)
+        finally:
+            vol.delete()
+
+
 class CloneTests:
     def test_clone_keeps_data(self, backend: Any) -> None:
         require_capabilities(backend, Capability.CLONE)
@@ -248,6 +353,16 @@ class CloneTests:
         assert got == b"clone-me" * 512
         clone.delete()
         vol.delete()
+
+    def test_clone_source_deleted_after_clone(self, backend: Any) -> None:
+        """Source deleted while its clone lives, then the clone: nothing is left."""
+        require_capabilities(backend, Capability.CLONE)
+        vol = backend.create_volume(1)
+        self.write_data(backend, vol, 0, b"keep" * 1024)  # type: ignore[attr-defined]
+        clone = vol.clone()
+        vol.delete()
+        assert self.read_data(backend, clone, 0, 4096) == b"keep" * 1024  # type: ignore[attr-defined]
+        clone.delete()
 
     def test_clone_smaller_refused(self, backend: Any) -> None:
         require_capabilities(backend, Capability.CLONE)
@@ -554,7 +669,8 @@ class GroupTests:
         group.delete(delete_volumes=True)
 
 
-class DriverSuite(VolumeTests, BadInputTests, SnapshotTests, CloneTests, RevertTests,
+class DriverSuite(VolumeTests, BadInputTests, SnapshotTests, SizeTests, CloneTests,
+                  RevertTests,
                   ConnectionTests, LocalAttachTests, StatsTests, GcTests,
                   SerializationTests, GroupTests):
     """Every conformance test."""

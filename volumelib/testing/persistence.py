@@ -46,6 +46,7 @@ from volumelib.objects import (
     Volume,
     VolumeType,
 )
+from volumelib.persistence.base import PersistenceDriverBase
 from volumelib.persistence.memory import MemoryPersistence
 from volumelib.testing.persistence_control import (
     ControlKindTests,
@@ -53,6 +54,7 @@ from volumelib.testing.persistence_control import (
     PoolTests,
     QuotaTests,
 )
+from volumelib.records.control import Lease
 
 __all__ = ["PersistenceFixtures", "PersistenceSuite", "VolumeTests", "ConcurrencyTests",
            "DeleteTests", "RoundTripTests", "SnapshotConnectionTests", "KeyValueTests",
@@ -240,6 +242,51 @@ class ConcurrencyTests:
         store.set_snapshot(snap)
         with pytest.raises(exc.AlreadyExists):
             store.set_snapshot(new_snapshot(vol, id=snap.id))
+
+
+class TransactionTests:
+    """``transaction()``, ``insert_record()`` and ``row_version()``."""
+
+    def test_transaction_commits_everything_or_nothing(self, store: Any) -> None:
+        kept = saved_volume(store, name="kept")
+        with store.transaction():
+            a = saved_volume(store, name="a")
+            kept.status = "in-use"
+            store.set_volume(kept)
+        assert store.get_volumes(volume_id=a.id)[0].name == "a"
+        assert store.get_volumes(volume_id=kept.id)[0].status == "in-use"
+        before = store.row_version("volume", kept.id)
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                b = saved_volume(store, name="b")
+                fresh = store.get_volumes(volume_id=kept.id)[0]
+                fresh.status = "error"
+                store.set_volume(fresh)
+                assert store.get_volumes(volume_id=b.id)  # the block sees its writes
+                raise RuntimeError("boom")
+        if type(store).transaction is not PersistenceDriverBase.transaction:
+            assert store.get_volumes(volume_id=b.id) == []  # nothing kept
+            assert store.get_volumes(volume_id=kept.id)[0].status == "in-use"
+            assert store.row_version("volume", kept.id) == before
+
+    def test_nested_transactions_join_the_outer_one(self, store: Any) -> None:
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                with store.transaction():
+                    inner = saved_volume(store, name="inner")
+                raise RuntimeError("after the inner block")
+        if type(store).transaction is not PersistenceDriverBase.transaction:
+            assert store.get_volumes(volume_id=inner.id) == []
+
+    def test_insert_record_answers_taken(self, store: Any) -> None:
+        mine = Lease(id="res-x", holder="me", ttl=5.0)
+        assert store.insert_record(mine) is True
+        assert mine.__dict__["_db_version"] == store.row_version("lease", "res-x")
+        assert store.insert_record(Lease(id="res-x", holder="you", ttl=5.0)) is False
+        assert [lease.holder for lease in store.get_leases(resource_id="res-x")] == ["me"]
+        with pytest.raises(exc.InvalidArgument):
+            store.insert_record(mine)  # saved already
+        assert store.row_version("lease", "nope") is None
 
 
 class DeleteTests:
@@ -612,7 +659,8 @@ class DumpLoadTests:
         assert store.get_volumes() == []
 
 
-class PersistenceSuite(VolumeTests, ConcurrencyTests, DeleteTests, RoundTripTests,
+class PersistenceSuite(VolumeTests, ConcurrencyTests, TransactionTests, DeleteTests,
+                       RoundTripTests,
                        SnapshotConnectionTests, KeyValueTests, VolumeTypeTests,
                        GroupTests, ListingTests, DBFacadeTests, BackendTests,
                        DumpLoadTests, ControlKindTests):

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import volumelib as _volumelib
+from volumelib import runtime as _runtime
 from volumelib._version import __version__
 from volumelib.compat.cinderlib import exception
 from volumelib.compat.cinderlib.backend import (
@@ -75,10 +77,8 @@ def get_connector_properties(root_helper: str | None = None, my_ip: str | None =
     ``root_helper`` and ``execute`` are accepted and unused (volumelib runs os-brick
     in-process); ``host`` defaults to the ``host`` given to ``setup``.
     """
-    import volumelib
-    from volumelib import runtime
-    props = volumelib.get_connector_properties(multipath, enforce_multipath, my_ip)
-    props["host"] = host or runtime.settings().host
+    props = _volumelib.get_connector_properties(multipath, enforce_multipath, my_ip)
+    props["host"] = host or _runtime.settings().host
     return props
 
 

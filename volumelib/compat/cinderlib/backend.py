@@ -16,12 +16,20 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import urllib3
+
 import volumelib
 from volumelib import exceptions as exc
 from volumelib import runtime
 from volumelib.compat.cinderlib import drivers as compat_drivers
+from volumelib.compat.cinderlib import lenient
+from volumelib.compat.cinderlib.identity import wrap, wrap_all
+from volumelib.compat.cinderlib.persistence import CurrentPersistence
+from volumelib.drivers import load_driver_class
+from volumelib.drivers.types import redact
 
-__all__ = ["Backend", "setup", "DEFAULT_PROJECT_ID", "DEFAULT_USER_ID"]
+__all__ = ["Backend", "setup", "load", "load_backend_data", "DEFAULT_PROJECT_ID",
+           "DEFAULT_USER_ID"]
 
 LOG = logging.getLogger(__name__)
 
@@ -67,10 +75,6 @@ def _set_logging(disable_logs: bool, debug: bool) -> None:
 
 
 def _suppress_ssl_warnings() -> None:
-    try:
-        import urllib3
-    except ImportError:  # pragma: no cover - urllib3 comes with os-brick's requests
-        return
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
@@ -81,18 +85,11 @@ def _brick_in_process() -> None:
     its privsep helper through ``sudo``. Not root: os-brick is left as it is."""
     if os.geteuid() != 0:
         return
+    # Lazy: os-brick (and its privsep/eventlet stack) loads only when set up as root.
     import os_brick.privileged
 
     os_brick.privileged.default.set_client_mode(False)
     LOG.debug("os-brick runs its privileged calls in-process (root)")
-
-
-class _PersistenceAttr:
-    """``Backend.persistence`` (class and instances): the compat view of the store."""
-
-    def __get__(self, obj: Any, owner: type) -> Any:
-        from volumelib.compat.cinderlib.persistence import current
-        return current()
 
 
 class Backend:
@@ -122,7 +119,7 @@ class Backend:
     output_all_backend_info: ClassVar[bool] = False
     #: ``setup(**kwargs)`` options that are not cinderlib's own: driver defaults.
     driver_defaults: ClassVar[dict[str, Any]] = {}
-    persistence = _PersistenceAttr()
+    persistence = CurrentPersistence()
 
     def __new__(cls, volume_backend_name: str | None = None, **driver_cfg: Any) -> Backend:
         existing = cls.backends.get(volume_backend_name) if isinstance(
@@ -148,8 +145,8 @@ class Backend:
                                            f"string, not {volume_backend_name!r}")
         original = dict(driver_cfg)
         cfg = dict(driver_cfg)
-        target, alias_key = compat_drivers.resolve(cfg.pop("volume_driver", None))
-        from volumelib.drivers import load_driver_class
+        target, alias_key = compat_drivers.resolve(cfg.pop("volume_driver", None),
+                                                   cfg.pop("use_cinder_driver", None))
         cls = target if isinstance(target, type) else load_driver_class(target)
         options = compat_drivers.driver_options(cls, alias_key, cfg, Backend.driver_defaults)
         self._original_cfg = original
@@ -254,8 +251,7 @@ class Backend:
     @property
     def volumes(self) -> list[Any]:
         """This backend's volumes, read from the store (live compat objects)."""
-        from volumelib.compat.cinderlib import objects
-        return objects.wrap_all(self.vl_backend.volumes)
+        return wrap_all(self.vl_backend.volumes)
 
     def volumes_filtered(self, volume_id: str | None = None,
                          volume_name: str | None = None) -> list[Any]:
@@ -277,7 +273,6 @@ class Backend:
             InvalidArgument: a keyword volumelib has no equivalent for.
             NotSupported: ``qos_specs`` (volumelib types have no QoS on create).
         """
-        from volumelib.compat.cinderlib import lenient, objects
         size = lenient.integral_size(size)
         if pool_name is not None and pool_name not in self.pool_names:
             raise exc.PoolNotFound(
@@ -300,7 +295,7 @@ class Backend:
                        f"pool_name, bootable, extra_specs, {', '.join(sorted(allowed))})")
         vol = self.vl_backend.create_volume(size=size, name=name, description=description,
                                             **kwargs)
-        return objects.wrap(vol)
+        return wrap(vol)
 
     def validate_connector(self, connector_dict: Mapping[str, Any]) -> None:
         """Raise ``InvalidArgument`` if the driver cannot connect to that host."""
@@ -342,8 +337,7 @@ class Backend:
     @classmethod
     def load(cls, json_src: Any, save: bool = False) -> Backend | str:
         """A backend and its volumes from :attr:`json`/:attr:`dump` data."""
-        from volumelib.compat.cinderlib import serialization
-        return serialization.load_backend_data(json_src, save=save)
+        return load_backend_data(json_src, save=save)
 
     @classmethod
     def load_backend(cls, backend_data: Mapping[str, Any]) -> Backend | str:
@@ -427,3 +421,103 @@ def setup(file_locks_path: str | None = None, root_helper: str = "sudo",
             _suppress_ssl_warnings()
         _brick_in_process()
         Backend.global_initialization = True
+
+
+# -- loading from JSON ---------------------------------------------------------------------
+# Here, beside Backend, because the two need each other: loading an object brings up
+# its backend (Backend.load_backend) and Backend.load loads the backend's volumes.
+# cinderlib.load and cinderlib.serialization re-export these.
+
+
+def _parse(json_src: Any) -> Any:
+    if isinstance(json_src, (bytes, bytearray)):
+        json_src = bytes(json_src).decode("utf-8", errors="strict")
+    if isinstance(json_src, str):
+        try:
+            return json_lib.loads(json_src)
+        except ValueError as e:
+            raise exc.InvalidPayload(reason=f"not JSON: {e}") from None
+    return json_src
+
+
+def load(json_src: Any, save: bool = False) -> Any:
+    """Objects (or backends with their volumes) from what ``json``/``dump`` made.
+
+    Args:
+        json_src: a dict, a JSON string, or a list of either.
+        save: also write them to the current store (cinderlib's ``save=True``).
+
+    Raises:
+        InvalidPayload: not something this layer serialized.
+        BackendNotFound: its backend is not set up here, the data does not carry its
+            configuration, and ``fail_on_missing_backend`` is on.
+    """
+    data = _parse(json_src)
+    if isinstance(data, list):
+        return [load(item, save=save) for item in data]
+    if not isinstance(data, Mapping):
+        raise exc.InvalidPayload(reason=f"expected an object, got {type(data).__name__}")
+    if data.get("class") == "Backend":
+        return load_backend_data(data, save=save)
+    return _load_object(data, save)
+
+
+def _load_object(data: Mapping[str, Any], save: bool) -> Any:
+    backend_data = data.get("backend")
+    if isinstance(backend_data, Mapping):
+        Backend.load_backend(backend_data)
+    obj = volumelib.load(dict(data), save=save)
+    if not save:
+        _adopt_stored_version(obj)
+    return wrap(obj)
+
+
+def _adopt_stored_version(obj: Any) -> None:
+    """Let an object loaded from JSON be saved over its row in the current store.
+
+    A connection handed to a node as JSON is usually also in the shared store: the
+    node's ``attach()`` must update that row, not try to insert a second one.
+    """
+    store = obj.persistence
+    getter = {"Volume": store.get_volumes, "Snapshot": store.get_snapshots,
+              "Connection": store.get_connections}.get(obj.OBJ_NAME)
+    if getter is None:
+        return
+    found = getter(obj.id)
+    if found:
+        # volumelib.serialization does the same for load(save=True).
+        object.__setattr__(obj, "_db_version", found[0]._db_version)
+        obj._changed.update(obj.fields)
+        if obj.OBJ_NAME == "Connection":
+            _fill_secrets(obj, found[0])
+
+
+def _fill_secrets(conn: Any, stored: Any) -> None:
+    """JSON never carries secrets (an RBD keyring, CHAP passwords): when the JSON is
+    the redacted form of the stored connection, use the stored values, which a
+    process with access to the shared store may read anyway."""
+    for field in ("connection_info", "connector"):
+        mine, theirs = getattr(conn, field), getattr(stored, field)
+        if theirs and mine != theirs and mine == redact(theirs):
+            setattr(conn, field, theirs)
+
+
+def load_backend_data(json_src: Any, save: bool = False) -> Backend | str:
+    """``Backend.load``: the backend of ``Backend.json``/``dump`` data and its volumes.
+
+    Raises:
+        InvalidPayload: the data has no ``backend`` mapping.
+    """
+    data = _parse(json_src)
+    if not isinstance(data, Mapping) or not isinstance(data.get("backend"), Mapping):
+        given = data.get("backend") if isinstance(data, Mapping) else data
+        raise exc.InvalidPayload(reason=f"backend data needs a 'backend' mapping, not "
+                                        f"{type(given).__name__} {given!r:.60}")
+    backend = Backend.load_backend(data["backend"])
+    volumes = data.get("volumes") or []
+    if not isinstance(volumes, list):
+        raise exc.InvalidPayload(reason=f"backend 'volumes' must be a list, not "
+                                        f"{type(volumes).__name__} {volumes!r:.60}")
+    for item in volumes:
+        load(item, save=save)
+    return backend

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import runtime
 from volumelib import exceptions as exc
+from volumelib import runtime, validation
 from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
 from volumelib.compat.cinderlib.extras import Extras
-from volumelib.compat.cinderlib.resource import CompatObject, adopt, field, live, wrap
-
-if TYPE_CHECKING:
-    from volumelib.compat.cinderlib.objects import Volume
+from volumelib.compat.cinderlib.identity import adopt, live, wrap
+from volumelib.compat.cinderlib.resource import CompatObject, field
+from volumelib.drivers.types import ConnectionInfo
+from volumelib.objects import Connection as VlConnection
+from volumelib.objects import ConnectionStatus
 
 __all__ = ["Connection", "ATTACHMENT_STATUSES"]
 
@@ -78,15 +79,10 @@ class Connection(CompatObject):
             InvalidArgument: a missing volume, another backend, an unknown keyword or
                 a value of the wrong type, naming it.
         """
-        from volumelib import validation
-        from volumelib.compat.cinderlib.objects import Volume
-        from volumelib.drivers.types import ConnectionInfo
-        from volumelib.objects import Connection as VlConnection
-        from volumelib.objects import ConnectionStatus
-
         lenient.check_kwargs("Connection()", kwargs, _CONSTRUCTOR_KWARGS)
         volume = kwargs.get("volume")
-        if not isinstance(volume, Volume):
+        # A cinderlib Volume: told by its kind, as this module is below objects.py.
+        if not (isinstance(volume, CompatObject) and volume._KIND == "volume"):
             raise exc.InvalidArgument(reason=f"Connection() needs volume=<a cinderlib "
                                              f"Volume>, not {volume!r:.80}")
         name = backend.id if isinstance(backend, Backend) else backend
@@ -209,7 +205,8 @@ class Connection(CompatObject):
         return self._vl.connected
 
     @property
-    def volume(self) -> Volume:
+    def volume(self) -> CompatObject:
+        """The cinderlib ``Volume`` of this connection."""
         return wrap(self._vl.volume)
 
     def attach(self) -> None:

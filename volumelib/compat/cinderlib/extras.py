@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib.objects import KeyValue
 
 __all__ = ["EXTRA_FIELDS", "key_for", "Extras", "OvoView", "check_extra"]
 
@@ -134,7 +135,6 @@ class Extras:
         if all(values[n] == d for n, d in defaults.items()):
             store.delete_key_value(self.key)
         else:
-            from volumelib.objects import KeyValue
             store.set_key_value(KeyValue(self.key, json.dumps(values, sort_keys=True)))
         LOG.debug("cinderlib fields of %s %s saved", self.kind, self.vl_object.id)
         self._stored = json.loads(json.dumps(values))

@@ -10,18 +10,18 @@ cinderlib's), here because cinderlib's clients use ``cinderlib.objects.KeyValue`
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from volumelib import runtime
 from volumelib import exceptions as exc
+from volumelib import runtime
 from volumelib.compat.cinderlib import lenient
 from volumelib.compat.cinderlib.backend import Backend
+from volumelib.compat.cinderlib.connection import Connection
 from volumelib.compat.cinderlib.exception import NotLocal
-from volumelib.compat.cinderlib.resource import NamedObject, field, unwrap, wrap, wrap_all
+from volumelib.compat.cinderlib.extras import check_extra
+from volumelib.compat.cinderlib.identity import unwrap, wrap, wrap_all
+from volumelib.compat.cinderlib.resource import NamedObject, field
 from volumelib.objects import KeyValue
-
-if TYPE_CHECKING:
-    from volumelib.compat.cinderlib.connection import Connection
 
 __all__ = ["Volume", "Snapshot", "Connection", "KeyValue", "wrap", "wrap_all", "unwrap"]
 
@@ -270,7 +270,6 @@ class Volume(NamedObject):
             InvalidArgument: another keyword, or a field of the wrong type (before
                 anything is exported).
         """
-        from volumelib.compat.cinderlib.extras import check_extra
         cinderlib_fields = {"attached_host", "mountpoint", "instance_uuid"}
         lenient.check_kwargs("connect", ovo_fields, {"attach_mode"} | cinderlib_fields)
         extra = {k: check_extra("Connection", k, v) for k, v in ovo_fields.items()
@@ -340,6 +339,3 @@ class Snapshot(NamedObject):
         if self._delete_gone(_driver_delete):
             return
         self._vl.delete()
-
-
-from volumelib.compat.cinderlib.connection import Connection  # noqa: E402  (cycle)

@@ -1,6 +1,6 @@
 """``Backend.persistence``: cinderlib's persistence plugin interface over volumelib's store.
 
-The getters return live compat objects (see :mod:`.objects`); the setters and
+The getters return live compat objects (see :mod:`.identity`); the setters and
 deleters accept compat or volumelib objects. Key-values are volumelib's ``KeyValue``
 (``KeyValue(key, value)``, as cinderlib's). The store itself is volumelib's: ``memory``,
 ``db`` (``dbms``) or ``memory_db`` (``memory_dbms``), chosen by ``setup``.
@@ -13,9 +13,10 @@ from typing import Any
 
 from volumelib import runtime
 from volumelib.compat.cinderlib.extras import key_for
+from volumelib.compat.cinderlib.identity import unwrap, wrap_all
 from volumelib.compat.cinderlib.lenient import drop_falsy
 
-__all__ = ["CompatPersistence", "current"]
+__all__ = ["CompatPersistence", "current", "CurrentPersistence"]
 
 LOG = logging.getLogger(__name__)
 
@@ -41,20 +42,17 @@ class CompatPersistence:
 
     def get_volumes(self, volume_id: str | None = None, volume_name: str | None = None,
                     backend_name: str | None = None) -> list[Any]:
-        from volumelib.compat.cinderlib.objects import wrap_all
         return wrap_all(self.store.get_volumes(**drop_falsy(
             volume_id=volume_id, volume_name=volume_name, backend_name=backend_name)))
 
     def get_snapshots(self, snapshot_id: str | None = None,
                       snapshot_name: str | None = None,
                       volume_id: str | None = None) -> list[Any]:
-        from volumelib.compat.cinderlib.objects import wrap_all
         return wrap_all(self.store.get_snapshots(**drop_falsy(
             snapshot_id=snapshot_id, snapshot_name=snapshot_name, volume_id=volume_id)))
 
     def get_connections(self, connection_id: str | None = None,
                         volume_id: str | None = None) -> list[Any]:
-        from volumelib.compat.cinderlib.objects import wrap_all
         return wrap_all(self.store.get_connections(**drop_falsy(
             connection_id=connection_id, volume_id=volume_id)))
 
@@ -64,33 +62,27 @@ class CompatPersistence:
     # -- setters and deleters ------------------------------------------------------------
 
     def set_volume(self, volume: Any) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         self.store.set_volume(unwrap(volume))
 
     def set_snapshot(self, snapshot: Any) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         self.store.set_snapshot(unwrap(snapshot))
 
     def set_connection(self, connection: Any) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         self.store.set_connection(unwrap(connection))
 
     def set_key_value(self, key_value: Any) -> None:
         self.store.set_key_value(key_value)
 
     def delete_volume(self, volume: Any) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         vl = unwrap(volume)
         self.store.delete_volume(vl)
         self.store.delete_key_value(key_for("Volume", vl.id))
 
     def delete_snapshot(self, snapshot: Any) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         self.store.delete_snapshot(unwrap(snapshot))
 
     def delete_connection(self, connection: Any) -> None:
         """Forget a connection record (no driver call; as cinderlib's stores)."""
-        from volumelib.compat.cinderlib.objects import unwrap
         vl = unwrap(connection)
         self.store.delete_connection(vl)
         self.store.delete_key_value(key_for("Connection", vl.id))
@@ -101,15 +93,12 @@ class CompatPersistence:
     # -- change tracking ----------------------------------------------------------------
 
     def get_changed_fields(self, resource: Any) -> dict[str, Any]:
-        from volumelib.compat.cinderlib.objects import unwrap
         return self.store.get_changed_fields(unwrap(resource))
 
     def get_fields(self, resource: Any) -> dict[str, Any]:
-        from volumelib.compat.cinderlib.objects import unwrap
         return self.store.get_fields(unwrap(resource))
 
     def reset_change_tracker(self, resource: Any, fields: Any = None) -> None:
-        from volumelib.compat.cinderlib.objects import unwrap
         self.store.reset_change_tracker(unwrap(resource), fields)
 
 
@@ -124,3 +113,11 @@ def current() -> CompatPersistence:
         _cache.clear()
         view = _cache[id(store)] = CompatPersistence(store)
     return view
+
+
+class CurrentPersistence:
+    """``Backend.persistence`` and ``obj.persistence`` (on the class and on instances):
+    :func:`current`, the compat view of the store ``setup()`` chose."""
+
+    def __get__(self, obj: Any, owner: type) -> CompatPersistence:
+        return current()

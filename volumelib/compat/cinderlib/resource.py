@@ -1,39 +1,30 @@
-"""What cinderlib's ``Volume``, ``Snapshot`` and ``Connection`` share, and the identity map.
+"""What cinderlib's ``Volume``, ``Snapshot`` and ``Connection`` share.
 
 Each compat object holds a volumelib object (``obj.vl_object``) and delegates every
 operation to it with explicit methods and properties; ``obj._ovo`` is cinderlib's
 view of it (:class:`~volumelib.compat.cinderlib.extras.OvoView`). Compat objects are
-*live*: within a process there is one compat object per resource id while it is
-referenced, and reading a resource again (``backend.volumes``,
-``persistence.get_volumes(id)``, ``vol.snapshots``...) hands back that same object
-with its fields fresh from the store. So ``vol is snap.volume``, ``attach is
-vol.local_attach`` and "extend the copy read from the store, see the new size on the
-original" hold, as in cinderlib.
+*live* (one per resource id in a process): the identity map and :func:`wrap` are in
+:mod:`.identity`, re-exported here.
 """
 
 from __future__ import annotations
 
 import json as json_lib
 import logging
-import threading
-import weakref
-from typing import Any, ClassVar
+from typing import Any
 
-from volumelib import runtime
 from volumelib import exceptions as exc
-from volumelib.compat.cinderlib.backend import Backend, _PersistenceAttr
+from volumelib import runtime
+from volumelib.compat.cinderlib.backend import Backend, load
 from volumelib.compat.cinderlib.extras import Extras, OvoView
+from volumelib.compat.cinderlib.identity import Wrapper, refresh_live, unwrap, wrap, wrap_all
+from volumelib.compat.cinderlib.persistence import CurrentPersistence
+from volumelib.versioned import utcnow
 
 __all__ = ["CompatObject", "NamedObject", "field", "wrap", "wrap_all", "unwrap",
            "refresh_live"]
 
 LOG = logging.getLogger(__name__)
-
-_identity: weakref.WeakValueDictionary[tuple[str, str], CompatObject] = \
-    weakref.WeakValueDictionary()
-_identity_lock = threading.RLock()
-#: volumelib object name -> compat class (filled by the subclasses).
-_CLASSES: dict[str, type[CompatObject]] = {}
 
 
 def field(name: str, doc: str = "", writable: bool = True) -> property:
@@ -47,78 +38,12 @@ def field(name: str, doc: str = "", writable: bool = True) -> property:
     return property(get, put if writable else None, doc=doc or f"The ``{name}`` field.")
 
 
-def wrap(ovo: Any) -> Any:
-    """The live compat object for a volumelib object (``None`` stays ``None``).
-
-    An object already live in this process is returned with ``ovo`` (fresher, just
-    read) as its volumelib object.
-    """
-    if ovo is None:
-        return None
-    cls = _CLASSES.get(ovo.OBJ_NAME)
-    if cls is None:
-        raise exc.InvalidArgument(reason=f"no cinderlib class for {ovo.OBJ_NAME}")
-    key = (cls.__name__, ovo.id)
-    with _identity_lock:
-        obj = _identity.get(key)
-        if obj is None:
-            obj = cls.__new__(cls)
-            obj._vl = ovo
-            _identity[key] = obj
-        elif obj._vl is not ovo:
-            obj._vl = ovo
-    return obj
-
-
-def adopt(obj: CompatObject) -> None:
-    """Make ``obj`` (built by a compat constructor) the live object of its id."""
-    with _identity_lock:
-        _identity[(type(obj).__name__, obj._vl.id)] = obj
-
-
-def wrap_all(ovos: list[Any]) -> list[Any]:
-    """:func:`wrap` of each volumelib object."""
-    return [wrap(o) for o in ovos]
-
-
-def unwrap(obj: Any) -> Any:
-    """The volumelib object behind a compat object or an ``_ovo`` view (volumelib
-    objects pass through)."""
-    if isinstance(obj, CompatObject):
-        return obj._vl
-    if isinstance(obj, OvoView):
-        return obj.vl_object
-    return obj
-
-
-def live(cls_name: str, obj_id: str | None) -> Any:
-    """The live compat object of that class and id, if there is one."""
-    return None if obj_id is None else _identity.get((cls_name, obj_id))
-
-
-def refresh_live(cls_name: str, obj_id: str | None) -> None:
-    """Re-read a live compat object after another object changed it in the store."""
-    obj = live(cls_name, obj_id)
-    if obj is not None:
-        try:
-            obj._vl.refresh()
-        except exc.NotFound:
-            pass
-
-
-class CompatObject:
+class CompatObject(Wrapper):
     """What every compat resource shares: backend, equality, JSON, save/refresh."""
 
-    _vl: Any
-    persistence = _PersistenceAttr()
-    _KIND: ClassVar[str] = ""
+    persistence = CurrentPersistence()
     _view: OvoView | None = None
     _extras_cache: Extras | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_") and cls._KIND:
-            _CLASSES[cls.__name__] = cls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise exc.NotSupported(
@@ -255,8 +180,7 @@ class CompatObject:
 
     @classmethod
     def load(cls, json_src: Any, save: bool = False) -> Any:
-        from volumelib.compat.cinderlib import serialization
-        obj = serialization.load(json_src, save=save)
+        obj = load(json_src, save=save)
         if not isinstance(obj, cls):
             raise exc.InvalidPayload(reason=f"expected a {cls.__name__}, got "
                                             f"{type(obj).__name__}")
@@ -280,7 +204,6 @@ class CompatObject:
             except Exception as e:  # noqa: BLE001 - translated at the boundary
                 raise exc.BackendError(backend_name=backend.id, operation=f"delete {self.id}",
                                        reason=f"{type(e).__name__}: {e}") from e
-        from volumelib.versioned import utcnow
         self._vl.status = "deleted"
         self._vl.deleted = True
         self._vl.deleted_at = self._vl.deleted_at or utcnow()

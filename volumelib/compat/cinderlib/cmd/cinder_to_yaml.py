@@ -24,7 +24,12 @@ import os
 import sys
 from typing import Any
 
+import yaml
+
+import volumelib.compat.cinderlib.drivers as compat_drivers
 from volumelib import exceptions as exc
+from volumelib.drivers import load_driver_class
+from volumelib.drivers.base import COMMON_OPTIONS
 
 __all__ = ["convert", "main"]
 
@@ -33,10 +38,6 @@ LOG = logging.getLogger(__name__)
 
 def _typed(section: dict[str, str]) -> dict[str, Any]:
     """Convert the values the mapped volumelib driver declares a type for."""
-    from volumelib.compat.cinderlib import drivers as compat_drivers
-    from volumelib.drivers import load_driver_class
-    from volumelib.drivers.base import COMMON_OPTIONS
-
     try:
         target, _ = compat_drivers.resolve(section.get("volume_driver"))
         cls = target if isinstance(target, type) else load_driver_class(target)
@@ -85,7 +86,6 @@ def convert(cinder_source: str, yaml_dest: str | None = None) -> dict[str, Any]:
         backends.append(_typed(own))
     result = {"backends": backends}
     if yaml_dest:
-        import yaml
         with open(yaml_dest, "w", encoding="utf-8") as f:
             yaml.safe_dump(result, f, default_flow_style=False)
     return result
@@ -102,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if len(args) == 1:
-        import yaml
         sys.stdout.write(yaml.safe_dump(result, default_flow_style=False))
     return 0
 

@@ -1,4 +1,5 @@
-"""Helpers the bundled drivers share: id checks and the operation decorator.
+"""The driver boundary the bundled drivers share: id checks, argument checks of the
+group interface, and the operation decorator (logging and error translation).
 
 * :func:`is_canonical_uuid` / :func:`check_id`: volumelib ids are canonical lowercase
   UUIDs; a driver that builds file or image names from ids checks them first, so an
