@@ -51,7 +51,7 @@ class MaintenanceMixin:
         whose delay has not passed on :attr:`clock` stay.
 
         Args:
-            dry_run: report the expired entries, remove nothing.
+            dry_run: report the expired entries nothing depends on, remove nothing.
 
         Returns:
             One line per image removed (or that would be, with ``dry_run``).
@@ -67,7 +67,8 @@ class MaintenanceMixin:
             pending = sorted((e for e in trash.list_ours(ioctx) if e.expired(now)),
                              key=lambda e: (e.deleted_at, e.name))
             if dry_run:
-                return [f"trashed image {e.name} (id {e.image_id}) purged" for e in pending]
+                return [f"trashed image {e.name} (id {e.image_id}) purged" for e in pending
+                        if self._removable(e)]
             while pending:
                 kept = []
                 for entry in pending:
@@ -89,6 +90,20 @@ class MaintenanceMixin:
             if purged:
                 LOG.debug("purged %d trashed images of %s", len(purged), self.backend_name)
             return purged
+
+    def _removable(self, entry: trash.TrashEntry) -> bool:
+        """Whether a purge could remove ``entry`` now: no snapshot left (clones of a
+        trashed parent keep theirs in its trash namespace) and in no group. One
+        read-only open; for ``dry_run`` reports, which must not promise what a purge
+        would not do."""
+        try:
+            image = rbd.Image(self.client.ioctx, image_id=entry.image_id, read_only=True)
+        except rbd.ImageNotFound:
+            return False
+        try:
+            return not list(image.list_snaps()) and not image.group().get("name")
+        finally:
+            image.close()
 
     def trash_summary(self, sizes: bool = False) -> dict[str, Any]:
         """What of ours waits in the RBD trash: ``images``, ``expired`` (a purge may

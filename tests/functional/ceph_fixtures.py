@@ -119,6 +119,8 @@ def cleanup_backend(backend: Any) -> None:
                 pass
     driver = backend.driver
     driver.gc(lambda kind, object_id: False)
+    if not hasattr(driver, "purge_trash"):  # not volumelib's rbd driver (Cinder's, say)
+        return
     now = time.time
     driver.clock = lambda: now() + driver.MAX_DEFERRED_DELETION_DELAY + 2
     try:

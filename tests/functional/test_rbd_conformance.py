@@ -1,7 +1,8 @@
 """The rbd driver, through the public API, passes the driver conformance suite on a real
 single-node Ceph cluster (``tools/cephcluster.py``, one per test session), with its
 default options and again with deferred deletion on (deletes move images to the RBD
-trash; the suite must not tell the difference).
+trash; the suite must not tell the difference, and its "nothing left behind" check does
+not count images waiting in the trash for their delay).
 
 Data is reached through the suite's default: a local attach, which for rbd is
 os-brick's userspace connector giving a file-like handle in ``conn.path`` (the suite

@@ -243,6 +243,33 @@ def test_group_deleted_with_its_volumes_trashes_them(deferred: Any) -> None:
     assert not {f"volume-{v.id}" for v in vols} & set(_trash(backend))
 
 
+def test_the_suites_leftover_check_and_trashed_images(deferred: Any) -> None:
+    """The conformance suite's "nothing left behind" check (the driver's dry-run gc)
+    does not count a deleted volume waiting out its delay, nor a trashed parent a clone
+    still needs; it names an expired image nothing needs (gc would purge it), and gc
+    then leaves nothing."""
+    from volumelib.testing.drivers import DriverFixtures
+    check = DriverFixtures()
+    backend = deferred()
+    waiting = backend.create_volume(1)
+    waiting.delete()
+    assert f"volume-{waiting.id}" in _trash(backend)
+    assert check.leftovers(backend) == []
+    quick = deferred(rbd_deferred_deletion_delay=0)
+    parent = quick.create_volume(1)
+    clone = parent.clone()
+    parent.delete()
+    assert f"volume-{parent.id}" in _trash(quick)
+    assert check.leftovers(quick) == []  # expired, but the clone needs it
+    clone.delete()
+    # the trashed clone is free: gc would purge it (and then its parent, whose last
+    # dependant it was; a dry run only names what is removable now)
+    assert [line.split()[2] for line in check.leftovers(quick)] == [f"volume-{clone.id}"]
+    quick.gc(older_than=0)
+    assert not {f"volume-{parent.id}", f"volume-{clone.id}"} & set(_trash(quick))
+    assert check.leftovers(quick) == []
+
+
 # -- the background purge thread ---------------------------------------------------------
 
 def _purge_threads(backend_name: str) -> list[threading.Thread]:
