@@ -338,19 +338,41 @@ osd_crush_update_on_start = true
                   "--osd-uuid", osd_uuid, timeout=120)
         self._start_daemon("osd.0", "ceph-osd", "-i", "0")
         self._wait_osd_up()
-        self.ceph("osd", "pool", "create", self.pool, "8", "8", "replicated")
-        self.ceph("osd", "pool", "set", self.pool, "size", "1", "--yes-i-really-mean-it")
-        self._run("rbd", "-c", self.conf_path, "-n", "client.admin", "--keyring",
-                  self.admin_keyring_path, "pool", "init", self.pool, timeout=120)
-        key = self.ceph("auth", "get-or-create", f"client.{self.user}", "mon", "profile rbd",
-                        "osd", f"profile rbd pool={self.pool}", "mgr",
-                        f"profile rbd pool={self.pool}")
-        with open(os.open(self.keyring_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-                  "w", encoding="utf-8") as f:
-            f.write(key)
+        self.add_pool(self.pool, self.user)
         self._state["created"] = True
         self._save(self._state_path, self._state)
         self._wait_capacity()
+
+    def add_pool(self, pool: str, user: str) -> str:
+        """Create (if missing) and initialise an RBD pool of size 1, and a
+        ``client.<user>`` with ``profile rbd`` on it whose keyring goes to
+        ``<folder>/ceph.client.<user>.keyring`` (0600, where ``ceph.conf``'s ``keyring``
+        setting finds it). Idempotent.
+
+        Args:
+            pool: the pool's name.
+            user: the client name without ``client.``; if it exists already it must
+                have exactly these caps (``ceph auth get-or-create`` refuses otherwise).
+
+        Returns:
+            The keyring file's path.
+
+        Raises:
+            CephClusterError: a ``ceph``/``rbd`` command failed.
+        """
+        pools = json.loads(self.ceph("osd", "pool", "ls", "-f", "json") or "[]")
+        if pool not in pools:
+            self.ceph("osd", "pool", "create", pool, "8", "8", "replicated")
+            self.ceph("osd", "pool", "set", pool, "size", "1", "--yes-i-really-mean-it")
+            self._run("rbd", "-c", self.conf_path, "-n", "client.admin", "--keyring",
+                      self.admin_keyring_path, "pool", "init", pool, timeout=120)
+        key = self.ceph("auth", "get-or-create", f"client.{user}", "mon", "profile rbd",
+                        "osd", f"profile rbd pool={pool}", "mgr", f"profile rbd pool={pool}")
+        path = os.path.join(self.workdir, f"ceph.client.{user}.keyring")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                  "w", encoding="utf-8") as f:
+            f.write(key)
+        return path
 
     # -- daemons -------------------------------------------------------------------------
 

@@ -30,7 +30,8 @@ import rbd
 from volumelib import exceptions as exc
 from volumelib.drivers.boundary import driver_operation
 
-__all__ = ["RadosClient", "operation", "translate", "rados", "rbd", "TIMEOUT_ERRNOS"]
+__all__ = ["RadosClient", "operation", "translate", "is_connection_error", "rados", "rbd",
+           "TIMEOUT_ERRNOS"]
 
 LOG = logging.getLogger(__name__)
 
@@ -214,10 +215,15 @@ def _connect_reason(e: BaseException, client: RadosClient) -> str:
     return f"cannot connect to {where} as client.{client.user}: {_describe(e)}"
 
 
+def is_connection_error(e: BaseException) -> bool:
+    """Whether ``e`` means the cluster did not answer in time or the link is gone."""
+    return isinstance(e, _CONNECTION_ERRORS) or _errno(e) in TIMEOUT_ERRNOS
+
+
 def translate(client: RadosClient, operation: str, e: BaseException) -> exc.VolumelibError:
     """A volumelib exception for a librados/librbd failure of ``operation``."""
     number = _errno(e)
-    if isinstance(e, _CONNECTION_ERRORS) or number in TIMEOUT_ERRNOS:
+    if is_connection_error(e):
         client.reset()
         return client.error(operation, f"the cluster did not answer within {client.timeout} "
                                        f"s or the connection was lost: {_describe(e)}")

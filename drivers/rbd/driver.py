@@ -22,6 +22,14 @@ delete) purges trashed ``volume-*`` images once nothing depends on them. Deletin
 *protected* snapshot that has clones (made by another tool with clone v1) is refused
 with ``InvalidState``.
 
+Deferred deletion (``rbd_deferred_deletion``, off by default as in Cinder): every
+delete moves the image to the RBD trash with ``rbd_deferred_deletion_delay`` instead
+of removing it, so the call costs one ``trash_move`` instead of librbd's ``remove``.
+A purge (:meth:`RBDDriver.purge_trash`) removes the expired entries that are ours;
+it runs in ``gc()`` and, with ``rbd_deferred_deletion_purge_interval``, in a
+background thread started by the first delete or ``gc()`` and stopped by
+``close()`` (see :mod:`volumelib.drivers.rbd.trash`).
+
 One ``rados.Rados`` handle per driver (:class:`~volumelib.drivers.rbd.client.RadosClient`)
 is opened in ``do_setup`` and reused; every request is bounded by
 ``rados_connect_timeout``.
@@ -31,13 +39,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
 from volumelib.drivers.boundary import check_id
 from volumelib.drivers.options import Option
-from volumelib.drivers.rbd import groups, maintenance, names
+from volumelib.drivers.rbd import groups, maintenance, names, trash
 from volumelib.drivers.rbd.client import RadosClient, operation, rados, rbd, translate
 from volumelib.drivers.rbd.connection import (build_connection_info, monitors_from_monmap,
                                               read_keyring)
@@ -92,7 +103,27 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
         Option("max_over_subscription_ratio", "float", 20.0,
                "Ratio of provisioned to free space reported for placement (thin).",
                min=0.1),
+        Option("rbd_deferred_deletion", "bool", False,
+               "Deferred deletion (Cinder's enable_deferred_deletion): a deleted volume's "
+               "image moves to the RBD trash and a later purge (gc(), or the purge "
+               "thread) frees its space; deletes return after one trash move instead "
+               "of a full image removal."),
+        Option("rbd_deferred_deletion_delay", "int", 0,
+               "Seconds a deleted volume's image stays in the RBD trash before a purge "
+               "may remove it (with rbd_deferred_deletion); 0: at the next purge.",
+               min=0),
+        Option("rbd_deferred_deletion_purge_interval", "float", 0.0,
+               "Seconds between purges of expired trash entries by a background thread "
+               "(started by the first delete or gc, stopped by close); 0: no thread, "
+               "gc() purges.", min=0),
     )
+
+    #: Longest accepted ``rbd_deferred_deletion_delay`` (ten years): librbd keeps the
+    #: deferment end in 32-bit seconds.
+    MAX_DEFERRED_DELETION_DELAY = 10 * 365 * 24 * 3600
+    #: Shortest accepted purge interval (a shorter one would keep the cluster busy
+    #: listing the trash).
+    MIN_PURGE_INTERVAL = 0.1
 
     def __init__(self, *, db: Any = None, **options: Any) -> None:
         super().__init__(db=db, **options)
@@ -111,8 +142,26 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
                                   conf_path=cfg.rbd_ceph_conf or None, user=self.user,
                                   keyring=self.keyring, cluster_name=cfg.rbd_cluster_name,
                                   pool=cfg.rbd_pool, timeout=cfg.rados_connect_timeout)
+        delay = cfg.rbd_deferred_deletion_delay
+        if delay > self.MAX_DEFERRED_DELETION_DELAY:
+            raise exc.InvalidConfig(
+                reason=f"option rbd_deferred_deletion_delay={delay} of driver rbd: must be "
+                       f"at most {self.MAX_DEFERRED_DELETION_DELAY} s (ten years)")
+        interval = cfg.rbd_deferred_deletion_purge_interval
+        if 0 < interval < self.MIN_PURGE_INTERVAL:
+            raise exc.InvalidConfig(
+                reason=f"option rbd_deferred_deletion_purge_interval={interval} of driver "
+                       f"rbd: must be 0 (no purge thread) or at least "
+                       f"{self.MIN_PURGE_INTERVAL} s")
         self._monitors: tuple[list[str], list[str]] | None = None
         self._stats: BackendStats | None = None
+        #: The clock purges decide expiry with (seconds since the epoch); tests move it.
+        self.clock: Callable[[], float] = time.time
+        self._purger: trash.PurgeThread | None = None
+        self._purger_lock = threading.Lock()
+        #: One purge at a time in this driver (the thread, gc and deletes share it).
+        self._purge_mutex = threading.Lock()
+        self._closed = False
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -131,6 +180,10 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
                 raise exc.InvalidConfig(reason=f"option {option}={path!r} of driver rbd: "
                                                f"not a readable file")
         self.client.connect()
+        if self.config.rbd_deferred_deletion and not \
+                self.config.rbd_deferred_deletion_purge_interval:
+            LOG.info("rbd backend %s: deferred deletion without a purge thread; gc() "
+                     "frees the space of deleted volumes", self.backend_name)
 
     def check_for_setup_error(self) -> None:
         """Raise ``BackendError`` unless the pool answers (lists its images)."""
@@ -151,7 +204,10 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
 
     def health(self) -> dict[str, Any]:
         """``alive``, the cluster's ``ceph_health`` (``HEALTH_OK``...) with its check
-        names, ``pool``, ``fsid`` and ``user``."""
+        names, ``pool``, ``fsid``, ``user``, and ``trash``: the deferred deletion
+        settings, the purge thread's state and the trash entries that are ours
+        (``images``; ``expired``: those a purge may remove now; ``oldest_expired_age_s``),
+        from one trash listing. Never raises."""
         report: dict[str, Any] = {"alive": False, "pool": self.config.rbd_pool,
                                   "user": f"client.{self.user}"}
         try:
@@ -162,12 +218,64 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
         except Exception as e:  # noqa: BLE001 - a health report says why, never raises
             report["error"] = str(e)
             self.client.reset()
+            report["trash"] = self._trash_settings()
+            return report
+        report["trash"] = self._trash_settings()
+        try:
+            report["trash"].update(self.trash_summary(sizes=False))
+        except Exception as e:  # noqa: BLE001 - a health report says why, never raises
+            report["trash"]["error"] = str(e)
         return report
 
+    def _trash_settings(self) -> dict[str, Any]:
+        """Deferred deletion settings and the purge thread's state, for ``health()``."""
+        cfg = self.config
+        purger = self._purger
+        thread: dict[str, Any] = {"interval_s": cfg.rbd_deferred_deletion_purge_interval,
+                                  "state": "off"}
+        if cfg.rbd_deferred_deletion_purge_interval:
+            thread["state"] = "not started" if purger is None else \
+                ("running" if purger.running else "stopped")
+        if purger is not None:
+            thread.update(passes=purger.passes, purged=purger.purged,
+                          last_pass_at=purger.last_pass_at, last_error=purger.last_error)
+        return {"deferred_deletion": cfg.rbd_deferred_deletion,
+                "delay_s": cfg.rbd_deferred_deletion_delay, "purge_thread": thread}
+
     def close(self) -> None:
-        """Close the cluster handle. Idempotent."""
+        """Stop the purge thread (waiting for a pass in progress) and close the cluster
+        handle. Idempotent; the thread is never started again."""
+        with self._purger_lock:
+            self._closed = True
+            purger = self._purger
+        if purger is not None:
+            purger.stop(timeout=4.0 * self.config.rados_connect_timeout)
         self.client.close()
         self._stats = None
+
+    def _ensure_purger(self) -> None:
+        """Start the purge thread on first use, when an interval is set."""
+        interval = self.config.rbd_deferred_deletion_purge_interval
+        if not interval or self._purger is not None:
+            return
+        with self._purger_lock:
+            if self._purger is not None or self._closed:
+                return
+            self._purger = trash.PurgeThread(f"volumelib-rbd-purge-{self.backend_name}",
+                                             interval, self._purge_pass)
+            self._purger.start()
+
+    def _purge_pass(self) -> int:
+        """One purge of the thread; librados/librbd errors become volumelib's."""
+        try:
+            return len(self.purge_trash())
+        except (rados.Error, rbd.Error) as e:
+            raise translate(self.client, "purge trash", e) from e
+
+    @property
+    def purge_thread(self) -> trash.PurgeThread | None:
+        """The background purge thread, once started (``None`` before)."""
+        return self._purger
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -281,24 +389,41 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
     @operation("delete_volume")
     def delete_volume(self, volume: VolumeInfo) -> None:
         """Remove the volume's image (missing: no-op); into the RBD trash while clones
-        depend on it.
+        depend on it. With ``rbd_deferred_deletion`` the image always moves to the RBD
+        trash (with ``rbd_deferred_deletion_delay``) and a later purge removes it; an
+        image already in the trash is no longer the volume's: no-op.
 
         Raises:
-            VolumeInUse: a client has the image open (watchers).
+            VolumeInUse: a client has the image open (watchers), or holds its lock.
         """
+        self._ensure_purger()
         self._remove_image(self._image_name(volume.id), volume.id)
-        self._purge_trash()
+        if not self.config.rbd_deferred_deletion:
+            self.purge_trash()
 
-    def _remove_image(self, name: str, volume_id: str) -> str:
-        """Remove image ``name``: out of its group, leftover user snapshots removed, then
-        deleted, or moved to the trash if snapshots clones depend on remain. Returns
-        ``removed``, ``trashed`` or ``missing``."""
+    def _removal_delay(self) -> int | None:
+        """The trash delay of a deletion: ``None`` (remove at once) unless deferred."""
+        return self.config.rbd_deferred_deletion_delay \
+            if self.config.rbd_deferred_deletion else None
+
+    def _prepare_removal(self, name: str, volume_id: str, read_only: bool) -> bool:
+        """Check that no other client has image ``name`` open, take it out of its RBD
+        group and remove its leftover user snapshots (not those clones depend on).
+        Returns ``False`` when the image does not exist.
+
+        Args:
+            read_only: inspect through a read-only open (no watch of our own, cheaper);
+                the image is opened for writing only if it has snapshots to remove.
+
+        Raises:
+            VolumeInUse: another client watches the image.
+        """
         ioctx = self.client.ioctx
         try:
-            image = rbd.Image(ioctx, name)
+            image = rbd.Image(ioctx, name, read_only=read_only)
         except rbd.ImageNotFound:
             LOG.debug("image %s does not exist; nothing to delete", name)
-            return "missing"
+            return False
         try:
             me = self.client.cluster.get_instance_id()
             watchers = [w for w in image.watchers_list() if w.get("id") != me]
@@ -309,18 +434,46 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
             membership = image.group()
             if membership.get("name"):
                 rbd.Group(ioctx, membership["name"]).remove_image(ioctx, name)
-            for snap in list(image.list_snaps()):
-                if snap.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER) != \
-                        rbd.RBD_SNAP_NAMESPACE_TYPE_USER:
-                    continue
-                if image.is_protected_snap(snap["name"]):
+            user_snaps = [s["name"] for s in image.list_snaps()
+                          if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
+                          == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
+            if user_snaps and read_only:
+                image.close()
+                image = rbd.Image(ioctx, name)
+            for snap in user_snaps:
+                if image.is_protected_snap(snap):
                     if list(image.list_children2()):
                         continue
-                    image.unprotect_snap(snap["name"])
-                LOG.debug("removing leftover snapshot %s@%s", name, snap["name"])
-                image.remove_snap(snap["name"])
+                    image.unprotect_snap(snap)
+                LOG.debug("removing leftover snapshot %s@%s", name, snap)
+                image.remove_snap(snap)
         finally:
             image.close()
+        return True
+
+    def _remove_image(self, name: str, volume_id: str) -> str:
+        """Remove image ``name``: out of its group, leftover user snapshots removed, then
+        deleted, or moved to the trash if snapshots clones depend on remain; with
+        deferred deletion, moved to the trash with the configured delay. Returns
+        ``removed``, ``trashed`` or ``missing``.
+
+        Raises:
+            VolumeInUse: another client has the image open or holds its lock.
+        """
+        ioctx = self.client.ioctx
+        delay = self._removal_delay()
+        if not self._prepare_removal(name, volume_id, read_only=delay is not None):
+            return "missing"
+        if delay is not None:
+            try:
+                rbd.RBD().trash_move(ioctx, name, delay)
+            except rbd.ImageNotFound:
+                return "missing"
+            except rbd.ImageBusy as e:
+                raise exc.VolumeInUse(volume_id=volume_id,
+                                      reason=f"image {name} is busy: {e}") from e
+            LOG.debug("image %s moved to the RBD trash (purge after %d s)", name, delay)
+            return "trashed"
         try:
             rbd.RBD().remove(ioctx, name)
         except rbd.ImageNotFound:
@@ -610,7 +763,13 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
         """One pool named after ``rbd_pool``, from the cluster (Cinder's formula):
         ``free`` is the pool's ``max_avail`` and ``total`` is that plus the pool's used
         bytes (both ``unknown`` when no manager reports them); ``provisioned`` sums the
-        images' sizes, ``allocated`` is the pool's stored bytes."""
+        live images' sizes, ``allocated`` is the pool's stored bytes (trashed images'
+        data included until purged).
+
+        The deleted volumes' images waiting in the RBD trash are reported apart:
+        ``trash_images`` (ours), ``trash_expired_images`` (a purge may remove them
+        now), ``trash_provisioned_gb`` (their sizes: the most a purge can free), and
+        ``deferred_deletion`` (the option)."""
         if self._stats is not None and not refresh:
             return self._stats
         df = self.client.mon_command("df")
@@ -632,6 +791,7 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
                     sizes.append(image.size())
             except rbd.ImageNotFound:
                 continue
+        in_trash = self.trash_summary(sizes=True)
         pool = PoolStats(
             pool_name=self.config.rbd_pool,
             total_capacity_gb=total, free_capacity_gb=free,
@@ -641,7 +801,11 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
             max_over_subscription_ratio=self.config.max_over_subscription_ratio,
             multiattach=False,
             extra={"consistent_group_snapshot_enabled": True,
-                   "rbd_cluster_name": self.config.rbd_cluster_name},
+                   "rbd_cluster_name": self.config.rbd_cluster_name,
+                   "deferred_deletion": self.config.rbd_deferred_deletion,
+                   "trash_images": in_trash["images"],
+                   "trash_expired_images": in_trash["expired"],
+                   "trash_provisioned_gb": round(in_trash["provisioned_bytes"] / GiB, 2)},
         )
         self._stats = BackendStats(volume_backend_name=self.backend_name,
                                    vendor_name=self.vendor_name, driver_version=self.version,

@@ -1,6 +1,7 @@
 """Housekeeping of the RBD driver: listing volumelib's images, ``gc`` of what no record
 knows of, and purging the RBD trash (see the trash policy in
-:mod:`volumelib.drivers.rbd.driver`).
+:mod:`volumelib.drivers.rbd.driver` and deferred deletion in
+:mod:`volumelib.drivers.rbd.trash`).
 
 :class:`MaintenanceMixin` is a base class of
 :class:`~volumelib.drivers.rbd.driver.RBDDriver`.
@@ -9,12 +10,13 @@ knows of, and purging the RBD trash (see the trash policy in
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from volumelib import exceptions as exc
-from volumelib.drivers.rbd import groups, names
-from volumelib.drivers.rbd.client import RadosClient, rbd
+from volumelib.drivers.rbd import groups, names, trash
+from volumelib.drivers.rbd.client import RadosClient, is_connection_error, rados, rbd
 
 __all__ = ["MaintenanceMixin"]
 
@@ -27,8 +29,11 @@ class MaintenanceMixin:
     if TYPE_CHECKING:  # provided by RBDDriver
         client: RadosClient
         backend_name: str
+        clock: Callable[[], float]
+        _purge_mutex: threading.Lock
 
         def _remove_image(self, name: str, volume_id: str) -> str: ...
+        def _ensure_purger(self) -> None: ...
 
     def _volume_images(self) -> Iterator[tuple[str, str]]:
         """``(volume id, image name)`` of every ``volume-*`` image in the pool."""
@@ -37,35 +42,116 @@ class MaintenanceMixin:
             if vid is not None:
                 yield vid, entry["name"]
 
-    def _purge_trash(self, dry_run: bool = False) -> list[str]:
-        """Remove trashed ``volume-*`` images nothing depends on any more."""
-        purged = []
-        ioctx = self.client.ioctx
-        for entry in rbd.RBD().trash_list(ioctx):
-            if names.id_after(entry["name"], names.VOLUME) is None:
-                continue
-            if not dry_run:
+    def purge_trash(self, dry_run: bool = False) -> list[str]:
+        """Remove the trash entries that are ours and expired (see
+        :mod:`~volumelib.drivers.rbd.trash`), oldest first, in passes until one frees
+        nothing more (a clone removed first lets its trashed parent go in the next
+        pass). Entries that
+        something still depends on (clones, a group) stay, logged at DEBUG; entries
+        whose delay has not passed on :attr:`clock` stay.
+
+        Args:
+            dry_run: report the expired entries nothing depends on, remove nothing.
+
+        Returns:
+            One line per image removed (or that would be, with ``dry_run``).
+
+        Raises:
+            rados.Error, rbd.Error: listing the trash failed (the cluster is gone).
+        """
+        with self._purge_mutex:
+            ioctx = self.client.ioctx
+            purged: list[str] = []
+            now = self.clock()
+            # oldest first: a clone deleted before its parent goes before it
+            pending = sorted((e for e in trash.list_ours(ioctx) if e.expired(now)),
+                             key=lambda e: (e.deleted_at, e.name))
+            if dry_run:
+                return [f"trashed image {e.name} (id {e.image_id}) purged" for e in pending
+                        if self._removable(e)]
+            while pending:
+                kept = []
+                for entry in pending:
+                    try:
+                        rbd.RBD().trash_remove(ioctx, entry.image_id, force=True)
+                    except rbd.ImageNotFound:
+                        continue  # purged by someone else meanwhile
+                    except (rbd.Error, rados.Error) as e:
+                        if is_connection_error(e):
+                            raise
+                        LOG.debug("trashed image %s is still needed: %s", entry.name, e)
+                        kept.append(entry)
+                        continue
+                    purged.append(f"trashed image {entry.name} (id {entry.image_id}) "
+                                  f"purged")
+                if len(kept) == len(pending):
+                    break
+                pending = kept
+            if purged:
+                LOG.debug("purged %d trashed images of %s", len(purged), self.backend_name)
+            return purged
+
+    def _removable(self, entry: trash.TrashEntry) -> bool:
+        """Whether a purge could remove ``entry`` now: no snapshot left (clones of a
+        trashed parent keep theirs in its trash namespace) and in no group. One
+        read-only open; for ``dry_run`` reports, which must not promise what a purge
+        would not do."""
+        try:
+            image = rbd.Image(self.client.ioctx, image_id=entry.image_id, read_only=True)
+        except rbd.ImageNotFound:
+            return False
+        try:
+            return not list(image.list_snaps()) and not image.group().get("name")
+        finally:
+            image.close()
+
+    def trash_summary(self, sizes: bool = False) -> dict[str, Any]:
+        """What of ours waits in the RBD trash: ``images``, ``expired`` (a purge may
+        remove them now), ``oldest_expired_age_s`` (seconds since the oldest expired
+        entry became purgeable; ``None`` without one) and, with ``sizes``,
+        ``provisioned_bytes`` (their sizes, one read-only open per entry).
+
+        Raises:
+            rados.Error, rbd.Error: listing the trash failed.
+        """
+        now = self.clock()
+        entries = trash.list_ours(self.client.ioctx)
+        expired = [e for e in entries if e.expired(now)]
+        summary: dict[str, Any] = {
+            "images": len(entries), "expired": len(expired),
+            "oldest_expired_age_s": round(now - min(e.purgeable_at for e in expired), 1)
+            if expired else None}
+        if sizes:
+            total = 0
+            for entry in entries:
                 try:
-                    rbd.RBD().trash_remove(ioctx, entry["id"], force=True)
-                except (rbd.ImageHasSnapshots, rbd.ImageBusy, rbd.InvalidArgument,
-                        rbd.PermissionError) as e:
-                    LOG.debug("trashed image %s is still needed: %s", entry["name"], e)
-                    continue
+                    image = rbd.Image(self.client.ioctx, image_id=entry.image_id,
+                                      read_only=True)
                 except rbd.ImageNotFound:
-                    continue
-            purged.append(f"trashed image {entry['name']} (id {entry['id']}) purged")
-        return purged
+                    continue  # purged meanwhile
+                try:
+                    total += image.size()
+                finally:
+                    image.close()
+            summary["provisioned_bytes"] = total
+        return summary
 
     def gc(self, is_known: Callable[[str, str], bool], *,
            dry_run: bool = False) -> list[str]:
         """Remove what no record knows of: ``volume-*`` images (into the trash if clones
-        depend on them), ``snapshot-*`` and ``clone-*`` snapshots of images, ``group-*``
-        RBD groups and their ``gsnap-*`` snapshots, temporary ``.tmp-*`` group
-        snapshots; and purge trashed ``volume-*`` images nothing depends on.
+        depend on them, or with deferred deletion), ``snapshot-*`` and ``clone-*``
+        snapshots of images, ``group-*`` RBD groups and their ``gsnap-*`` snapshots,
+        temporary ``.tmp-*`` group snapshots; and purge the expired trashed
+        ``volume-*`` images nothing depends on (:meth:`purge_trash`).
+
+        Args:
+            is_known: ``is_known(kind, id)`` asks the records now.
+            dry_run: report only.
 
         Returns:
             One line per object removed (or that would be, with ``dry_run``).
         """
+        self._ensure_purger()
         report: list[str] = []
         ioctx = self.client.ioctx
         orphan_groups = []
@@ -107,7 +193,7 @@ class MaintenanceMixin:
             report.append(f"orphan group {gid}: RBD group {gname}")
             if not dry_run:
                 rbd.RBD().group_remove(ioctx, gname)
-        report += self._purge_trash(dry_run)
+        report += self.purge_trash(dry_run)
         LOG.debug("gc of %s (dry_run=%s): %s", self.backend_name, dry_run, report or "clean")
         return report
 

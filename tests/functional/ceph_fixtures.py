@@ -12,7 +12,8 @@ Import them by name (``pytest_plugins = ["tests.functional.ceph_fixtures"]``):
   changing it. Stable: other suites (the cinderlib compatibility scripts) use it.
 * ``rbd_backend``: a ``Backend`` named ``rbd-test`` on memory persistence; at teardown
   its attachments are undone and every volumelib object left in the pool is removed
-  (the driver's own ``gc`` with nothing known), so tests do not see each other's.
+  (the driver's own ``gc`` with nothing known, then a purge of the RBD trash with the
+  driver's clock past any deferred deletion delay), so tests do not see each other's.
 * ``make_rbd_backend(**overrides)``: more backends with other options, cleaned up too.
 * ``requires_ceph()``: skip (fail under ``CI=true``) without root, the Ceph programs or
   the ``rados``/``rbd`` bindings.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,7 +106,8 @@ def rbd_backend_config(ceph_cluster: CephCluster) -> dict[str, Any]:
 
 
 def cleanup_backend(backend: Any) -> None:
-    """Undo attachments and remove every volumelib object of ``backend``'s pool."""
+    """Undo attachments and remove every volumelib object of ``backend``'s pool, the
+    images waiting in the RBD trash included (deferred deletion)."""
     import volumelib
     for vol in backend.volumes:
         for conn in vol.connections:
@@ -114,7 +117,16 @@ def cleanup_backend(backend: Any) -> None:
                 conn.disconnect(force=True)
             except volumelib.VolumelibError:
                 pass
-    backend.driver.gc(lambda kind, object_id: False)
+    driver = backend.driver
+    driver.gc(lambda kind, object_id: False)
+    if not hasattr(driver, "purge_trash"):  # not volumelib's rbd driver (Cinder's, say)
+        return
+    now = time.time
+    driver.clock = lambda: now() + driver.MAX_DEFERRED_DELETION_DELAY + 2
+    try:
+        driver.purge_trash()
+    finally:
+        driver.clock = now
 
 
 @pytest.fixture

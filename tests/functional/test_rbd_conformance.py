@@ -1,5 +1,8 @@
 """The rbd driver, through the public API, passes the driver conformance suite on a real
-single-node Ceph cluster (``tools/cephcluster.py``, one per test session).
+single-node Ceph cluster (``tools/cephcluster.py``, one per test session), with its
+default options and again with deferred deletion on (deletes move images to the RBD
+trash; the suite must not tell the difference, and its "nothing left behind" check does
+not count images waiting in the trash for their delay).
 
 Data is reached through the suite's default: a local attach, which for rbd is
 os-brick's userspace connector giving a file-like handle in ``conn.path`` (the suite
@@ -37,3 +40,14 @@ class TestRBDDriver(RBDFixtures, suite.DriverSuite):
         finally:
             vol.detach()
         vol.delete()
+
+
+class RBDDeferredFixtures(suite.DriverFixtures):
+    @pytest.fixture
+    def backend(self, make_rbd_backend: Any) -> Any:
+        return make_rbd_backend(rbd_deferred_deletion=True, rbd_deferred_deletion_delay=60)
+
+
+class TestRBDDriverDeferredDeletion(RBDDeferredFixtures, suite.DriverSuite):
+    """The whole suite with every delete going through the RBD trash (a minute's
+    delay, so nothing is purged while a test runs)."""
