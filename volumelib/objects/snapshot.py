@@ -9,6 +9,7 @@ from volumelib import checkpoints, runtime, validation
 from volumelib import exceptions as exc
 from volumelib.control import quotas
 from volumelib.drivers.types import SnapshotInfo
+from volumelib.objects import volume_moves
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
 from volumelib.records.stored import TIMESTAMP_FIELDS, Status, StoredObject
@@ -197,3 +198,17 @@ class Snapshot(Resource):
         checkpoints.checkpoint("snapshot.delete.driver_done")
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, snapshots=1)
+
+    def unmanage(self) -> dict[str, Any] | None:
+        """Forget this snapshot's record and keep its data (Cinder's
+        unmanage_snapshot); ``backend.manage_snapshot(reference, volume)`` adopts it
+        again.
+
+        Returns:
+            The reference of the storage object now, or ``None``.
+
+        Raises:
+            NotSupported: no ``MANAGE_EXISTING_SNAPSHOT``.
+            InvalidState: a member of a group snapshot, or not available/error.
+        """
+        return volume_moves.unmanage_snapshot(self)
