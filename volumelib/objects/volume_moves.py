@@ -601,8 +601,7 @@ def unmanage_volume(vol: _Volume) -> dict[str, Any] | None:
     """
     with vol._exclusive("unmanage"):  # type: ignore[attr-defined]
         vol._reload()  # type: ignore[attr-defined]
-        vol._require_status({Status.AVAILABLE, Status.ERROR, Status.ERROR_MANAGING},  # type: ignore[attr-defined]
-                            "unmanage")
+        vol._require_live()  # type: ignore[attr-defined]
         backend = vol.backend
         if Capability.MANAGE_EXISTING not in backend.capabilities:
             raise exc.NotSupported(operation="unmanage", driver=backend.driver_name)
@@ -610,6 +609,8 @@ def unmanage_volume(vol: _Volume) -> dict[str, Any] | None:
         if conns:
             raise exc.VolumeInUse(volume_id=vol.id,
                                   reason=f"{len(conns)} connection(s); disconnect first")
+        vol._require_status({Status.AVAILABLE, Status.ERROR,  # type: ignore[attr-defined]
+                             Status.ERROR_MANAGING}, "unmanage")
         snaps = vol.snapshots
         if snaps:
             raise exc.HasSnapshots(volume_id=vol.id, count=len(snaps))
