@@ -53,7 +53,8 @@ def test_manage_migrate_retype_unmanage(env: CliEnv) -> None:
     assert "copy" in proc.stderr and "100%" in proc.stderr  # the progress bar
     shown = env.json("volume", "show", "legacy")
     assert (shown["id"], shown["backend_name"]) == (vol["id"], "ext4")
-    path = os.path.join(env.ext4_root, "volumes", f"volume-{vol['id']}")  # type: ignore[attr-defined]
+    ext4_root = env.ext4_root  # type: ignore[attr-defined]
+    path = os.path.join(ext4_root, "volumes", f"volume-{vol['id']}")
     assert pread(path, 0, 14) == b"made elsewhere"
 
     env.ok("type", "create", "cow", "--property", "reflink=<is> True")

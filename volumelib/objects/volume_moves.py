@@ -475,7 +475,8 @@ def retype(vol: _Volume, new_type: Any, migration_policy: str = "never",
     type_name = repr(vtype.name) if vtype is not None else f"specs {specs!r}"
     with vol._exclusive("retype"):  # type: ignore[attr-defined]
         vol._reload()  # type: ignore[attr-defined]
-        vol._require_status({Status.AVAILABLE, Status.IN_USE}, "retype")  # type: ignore[attr-defined]
+        vol._require_status(  # type: ignore[attr-defined]
+            {Status.AVAILABLE, Status.IN_USE}, "retype")
         if type_id == vol.volume_type_id and specs == dict(vol.volume_type):
             return None
         multiattach = spec_syntax.spec_is_true(specs, "multiattach")

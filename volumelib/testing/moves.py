@@ -161,7 +161,8 @@ class MigrationTests(MoveFixtures):
         assert (stored.name, stored.metadata, stored.status) == ("moving", {"k": "v"},
                                                                  "available")
         assert backend.volumes == []
-        assert self.read_data(target, stored, 3 * MiB, len(data)) == data  # type: ignore[attr-defined]
+        read = self.read_data  # type: ignore[attr-defined]
+        assert read(target, stored, 3 * MiB, len(data)) == data
         assert backend.gc(older_than=0)["orphans"] == []
         assert target.gc(older_than=0)["orphans"] == []
         stored.delete()
@@ -176,7 +177,8 @@ class MigrationTests(MoveFixtures):
         assert (result.method, result.verified) == ("host", True)
         assert result.bytes_written >= len(data)
         stored = target.get_volume(vol.id)
-        assert self.read_data(target, stored, 3 * MiB, len(data)) == data  # type: ignore[attr-defined]
+        read = self.read_data  # type: ignore[attr-defined]
+        assert read(target, stored, 3 * MiB, len(data)) == data
         stored.delete()
 
     def test_migration_refusals_change_nothing(self, backend: Any, migration_target: Any,
