@@ -241,7 +241,6 @@ def _migrate(vol: _Volume, target: BackendLike, progress: host_copy.ProgressFn |
     if target.persistence is not vol.persistence:
         raise exc.InvalidArgument(reason=f"backend {target.id} keeps its records in another "
                                          f"store than volume {vol.id}'s")
-    _finish_previous(vol)
     _check_movable(vol, "migration")
     if vol.multiattach and Capability.MULTIATTACH not in target.capabilities:
         raise exc.NotSupported(operation="multiattach volumes", driver=target.driver_name)
@@ -264,6 +263,7 @@ def _migrate(vol: _Volume, target: BackendLike, progress: host_copy.ProgressFn |
                                f"which {', '.join(missing)} cannot (local_attach)",
                                operation="migrate", driver=source.driver_name)
     target.driver.check_capacity(vol.size)
+    _finish_previous(vol)
 
     store = vol.persistence
     started = time.monotonic()
