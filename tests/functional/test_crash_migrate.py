@@ -65,7 +65,8 @@ CHILD = textwrap.dedent("""
 """)
 
 INSPECT = textwrap.dedent("""
-    import hashlib, json, os, sys, time
+    import faulthandler, hashlib, json, os, sys, time
+    faulthandler.enable()  # a native abort (librbd) prints the Python stack on stderr
     import volumelib
     from volumelib.drivers.file import loop
     from volumelib.drivers.file.driver import TMP_MAX_AGE
