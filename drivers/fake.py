@@ -5,17 +5,25 @@ so snapshot, clone, revert and extend semantics are checked for real. It declare
 every capability except local attach. ``fake_fail_on`` makes named operations raise,
 for testing the library's failure handling (a fault injected on purpose, documented
 as such).
+
+Objects made "outside volumelib" for the manage tests are added with
+:meth:`FakeDriver.add_foreign_volume` and :meth:`FakeDriver.add_foreign_snapshot`;
+a volume migrates natively to another ``FakeDriver`` (a copy of its blocks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
+from volumelib.drivers.manageable import (gib_rounded_up,
+                                          manageable_entry,
+                                          paginate_manageable,
+                                          reference_value)
 from volumelib.drivers.options import Option
 from volumelib.drivers.types import (BackendStats, Capability, ConnectionInfo,
                                      ConnectorProperties, PoolStats, SnapshotInfo,
@@ -32,9 +40,16 @@ class _Image:
     size: int  # GiB
     blocks: dict[int, bytes] = dataclasses.field(default_factory=dict)
     exports: int = 0
+    #: Bytes of an object made outside volumelib (not a whole number of GiB).
+    size_bytes: int | None = None
+    #: QoS specs set by ``retype``.
+    qos: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def copy(self, size: int | None = None) -> _Image:
         return _Image(size=self.size if size is None else size, blocks=dict(self.blocks))
+
+    def nbytes(self) -> int:
+        return self.size_bytes if self.size_bytes is not None else self.size * GiB
 
 
 class FakeDriver(VolumeDriver):
@@ -55,6 +70,9 @@ class FakeDriver(VolumeDriver):
                "off: raise NotImplementedError so the library's fallback runs."),
         Option("fake_fail_volumes", "list", [],
                "Volume ids whose per-volume operations fail (partial-failure tests)."),
+        Option("fake_retype_in_place", "bool", True,
+               "retype adjusts volumes in place; off: it answers that a migration is "
+               "needed (for testing the library's retype with migration)."),
     )
 
     def __init__(self, **options: Any) -> None:
@@ -62,6 +80,11 @@ class FakeDriver(VolumeDriver):
         self._lock = threading.RLock()
         self._volumes: dict[str, _Image] = {}
         self._snapshots: dict[str, _Image] = {}
+        #: Objects made outside volumelib, by name: volumes, and snapshots of volumes
+        #: (``(volume object name, snapshot name)``; a managed volume's name is
+        #: ``volume-<id>``).
+        self._foreign: dict[str, _Image] = {}
+        self._foreign_snaps: dict[tuple[str, str], _Image] = {}
         self._alive = False
         self._provisioned_gb = 0  # running total: check_capacity stays O(1)
 
@@ -69,7 +92,9 @@ class FakeDriver(VolumeDriver):
     def capabilities(self) -> frozenset[Capability]:
         caps = {Capability.THIN, Capability.CLONE, Capability.COW_SNAPSHOT,
                 Capability.ONLINE_EXTEND, Capability.MULTIATTACH,
-                Capability.REVERT_TO_SNAPSHOT}
+                Capability.REVERT_TO_SNAPSHOT, Capability.MANAGE_EXISTING,
+                Capability.MANAGE_EXISTING_SNAPSHOT, Capability.MIGRATE,
+                Capability.RETYPE, Capability.ALLOCATION_MAP}
         if self.config.fake_native_groups:
             caps.add(Capability.CONSISTENT_GROUP_SNAPSHOT)
         return frozenset(caps)
@@ -329,3 +354,204 @@ class FakeDriver(VolumeDriver):
                 updates.append({"id": vol.id, "status": "deleted"})
         failed = any(u["status"] == "error_deleting" for u in updates)
         return ({"status": "error_deleting"} if failed else None), updates
+
+    # -- manage, migrate, retype ---------------------------------------------------------
+
+    def add_foreign_volume(self, name: str, size_bytes: int, data: bytes = b"",
+                           in_use: bool = False) -> dict[str, str]:
+        """Make an object "outside volumelib" (for the manage tests): ``size_bytes``
+        long, ``data`` at offset 0, exported (in use) or not. Returns its reference."""
+        with self._lock:
+            img = _Image(size=gib_rounded_up(size_bytes), size_bytes=size_bytes,
+                         exports=1 if in_use else 0)
+            self._foreign[name] = img
+        if data:
+            for i, patch in self._split(0, data):
+                img.blocks[i] = patch(img.blocks.get(i, bytes(BLOCK)))
+        return {"source-name": name}
+
+    def add_foreign_snapshot(self, volume_object: str, name: str) -> dict[str, str]:
+        """Snapshot an object (``volume-<id>`` for a volume, or a foreign name) outside
+        volumelib. Returns the snapshot's reference."""
+        with self._lock:
+            img = self._object(volume_object)
+            if img is None:
+                raise KeyError(volume_object)
+            self._foreign_snaps[(volume_object, name)] = img.copy()
+        return {"source-name": name}
+
+    def _object(self, name: str) -> _Image | None:
+        if name.startswith("volume-") and name[len("volume-"):] in self._volumes:
+            return self._volumes[name[len("volume-"):]]
+        return self._foreign.get(name)
+
+    def _foreign_ref(self, existing_ref: Mapping[str, Any]) -> tuple[str, _Image]:
+        _, name = reference_value(existing_ref, accepted=("source-name",))
+        if name.startswith("volume-") and name[len("volume-"):] in self._volumes:
+            raise exc.AlreadyManaged(reference=dict(existing_ref), resource="volume",
+                                     id=name[len("volume-"):])
+        img = self._foreign.get(name)
+        if img is None:
+            raise exc.ReferenceNotFound(backend_name=self.backend_name,
+                                        reference=dict(existing_ref))
+        if img.exports:
+            raise exc.NotManageable(reference=dict(existing_ref),
+                                    backend_name=self.backend_name, reason="in use")
+        return name, img
+
+    def get_manageable_volumes(self, cinder_volumes: Sequence[VolumeInfo], marker: Any,
+                               limit: int | None, offset: int, sort_keys: Sequence[str],
+                               sort_dirs: Sequence[str]) -> list[dict[str, Any]]:
+        """The foreign objects (in use ones not safe) and this backend's volumes
+        (already managed)."""
+        known = {v.id for v in cinder_volumes}
+        with self._lock:
+            entries = [manageable_entry({"source-name": n}, img.nbytes(),
+                                        reason_not_safe="in use" if img.exports else None)
+                       for n, img in self._foreign.items()]
+            entries += [manageable_entry({"source-name": f"volume-{vid}"}, img.nbytes(),
+                                         reason_not_safe="already managed",
+                                         cinder_id=vid if vid in known else None)
+                        for vid, img in self._volumes.items()]
+        return paginate_manageable(entries, marker, limit, offset, sort_keys, sort_dirs)
+
+    def manage_existing_get_size(self, volume: VolumeInfo,
+                                 existing_ref: Mapping[str, Any]) -> int:
+        with self._lock:
+            _, img = self._foreign_ref(existing_ref)
+            return gib_rounded_up(img.nbytes())
+
+    def manage_existing(self, volume: VolumeInfo,
+                        existing_ref: Mapping[str, Any]) -> ModelUpdate:
+        self._maybe_fail("manage_existing")
+        with self._lock:
+            if volume.id in self._volumes and \
+                    reference_value(existing_ref)[1] not in self._foreign:
+                return {"provider_location": f"fake://{volume.id}"}  # done before a crash
+            name, img = self._foreign_ref(existing_ref)
+            del self._foreign[name]
+            img.size, img.size_bytes = gib_rounded_up(img.nbytes()), None
+            self._put(volume.id, img)
+            for (obj, snap), simg in list(self._foreign_snaps.items()):
+                if obj == name:  # its snapshots follow it
+                    self._foreign_snaps[(f"volume-{volume.id}", snap)] = \
+                        self._foreign_snaps.pop((obj, snap))
+        return {"provider_location": f"fake://{volume.id}"}
+
+    def unmanage(self, volume: VolumeInfo) -> Mapping[str, Any] | None:
+        self._maybe_fail("unmanage")
+        name = f"unmanaged-volume-{volume.id}"
+        with self._lock:
+            img = self._volumes.get(volume.id)
+            if img is None:
+                return {"source-name": name} if name in self._foreign else None
+            if img.exports:
+                raise exc.VolumeInUse(volume_id=volume.id, reason="still exported")
+            self._provisioned_gb -= img.size
+            self._foreign[name] = self._volumes.pop(volume.id)
+        return {"source-name": name}
+
+    def get_manageable_snapshots(self, cinder_snapshots: Sequence[SnapshotInfo],
+                                 marker: Any, limit: int | None, offset: int,
+                                 sort_keys: Sequence[str], sort_dirs: Sequence[str]
+                                 ) -> list[dict[str, Any]]:
+        """Foreign snapshots; safe when their object is a managed volume."""
+        with self._lock:
+            entries = []
+            for (obj, snap), img in self._foreign_snaps.items():
+                managed = obj.startswith("volume-") and obj[len("volume-"):] in self._volumes
+                entries.append(manageable_entry(
+                    {"source-name": snap}, img.nbytes(),
+                    reason_not_safe=None if managed else "its volume is not managed",
+                    source_reference={"source-name": obj}))
+        return paginate_manageable(entries, marker, limit, offset, sort_keys, sort_dirs)
+
+    def _foreign_snap(self, snapshot: SnapshotInfo,
+                      existing_ref: Mapping[str, Any]) -> tuple[tuple[str, str], _Image]:
+        _, name = reference_value(existing_ref, accepted=("source-name",))
+        key = (f"volume-{snapshot.volume_id}", name)
+        img = self._foreign_snaps.get(key)
+        if img is None:
+            if name.startswith("snapshot-") and name[len("snapshot-"):] in self._snapshots:
+                raise exc.AlreadyManaged(reference=dict(existing_ref), resource="snapshot",
+                                         id=name[len("snapshot-"):])
+            raise exc.ReferenceNotFound(backend_name=self.backend_name,
+                                        reference=dict(existing_ref))
+        return key, img
+
+    def manage_existing_snapshot_get_size(self, snapshot: SnapshotInfo,
+                                          existing_ref: Mapping[str, Any]) -> int:
+        with self._lock:
+            return gib_rounded_up(self._foreign_snap(snapshot, existing_ref)[1].nbytes())
+
+    def manage_existing_snapshot(self, snapshot: SnapshotInfo,
+                                 existing_ref: Mapping[str, Any]) -> ModelUpdate:
+        with self._lock:
+            if snapshot.id in self._snapshots:
+                return None  # done before a crash
+            key, img = self._foreign_snap(snapshot, existing_ref)
+            self._snapshots[snapshot.id] = self._foreign_snaps.pop(key)
+        return None
+
+    def unmanage_snapshot(self, snapshot: SnapshotInfo) -> Mapping[str, Any] | None:
+        name = f"unmanaged-snapshot-{snapshot.id}"
+        with self._lock:
+            img = self._snapshots.pop(snapshot.id, None)
+            if img is not None:
+                self._foreign_snaps[(f"volume-{snapshot.volume_id}", name)] = img
+            elif (f"volume-{snapshot.volume_id}", name) not in self._foreign_snaps:
+                return None
+        return {"source-name": name}
+
+    def migrate_volume(self, volume: VolumeInfo, target: VolumeDriver,
+                       progress: Callable[[int, int], None] | None = None
+                       ) -> tuple[bool, ModelUpdate]:
+        """To another ``FakeDriver``: a copy of the blocks."""
+        if not isinstance(target, FakeDriver) or target is self:
+            return False, None
+        self._maybe_fail("migrate_volume", volume.id)
+        with self._lock:
+            img = self._volumes.get(volume.id)
+            if img is None:
+                raise exc.VolumeNotFound(volume_id=volume.id)
+            copy = img.copy()
+        with target._lock:
+            if volume.id in target._volumes:
+                raise exc.AlreadyExists(resource="Volume", id=volume.id)
+            target._put(volume.id, copy)
+        if progress is not None:
+            total = len(copy.blocks) * BLOCK
+            progress(total, total)
+        return True, {"provider_location": f"fake://{volume.id}"}
+
+    def retype(self, volume: VolumeInfo, new_type: Mapping[str, Any],
+               diff: Mapping[str, Any]) -> tuple[bool, ModelUpdate]:
+        """Keeps the new QoS specs on the volume (see :meth:`qos_of`); with
+        ``fake_retype_in_place`` off, answers that a migration is needed."""
+        if not self.config.fake_retype_in_place:
+            return False, None
+        with self._lock:
+            img = self._volumes.get(volume.id)
+            if img is None:
+                raise exc.VolumeNotFound(volume_id=volume.id)
+            img.qos = dict(new_type.get("qos_specs") or {})
+        return True, None
+
+    def qos_of(self, volume_id: str) -> dict[str, str]:
+        """The QoS specs ``retype`` left on a volume (for tests)."""
+        with self._lock:
+            return dict(self._volumes[volume_id].qos)
+
+    def get_allocated_extents(self, volume: VolumeInfo) -> list[tuple[int, int]]:
+        """The written blocks, merged into ranges."""
+        with self._lock:
+            img = self._volumes.get(volume.id)
+            if img is None:
+                raise exc.VolumeNotFound(volume_id=volume.id)
+            extents: list[tuple[int, int]] = []
+            for i in sorted(img.blocks):
+                if extents and extents[-1][0] + extents[-1][1] == i * BLOCK:
+                    extents[-1] = (extents[-1][0], extents[-1][1] + BLOCK)
+                else:
+                    extents.append((i * BLOCK, BLOCK))
+            return extents

@@ -61,6 +61,19 @@ class Capability(str, enum.Enum):
     REVERT_TO_SNAPSHOT = "revert_to_snapshot"
     CONSISTENT_GROUP_SNAPSHOT = "consistent_group_snapshot"
     LOCAL_ATTACH = "local_attach"
+    #: Adopts storage objects made outside volumelib as volumes (``manage_existing``,
+    #: ``get_manageable_volumes``, ``unmanage``).
+    MANAGE_EXISTING = "manage_existing"
+    #: Adopts snapshots made outside volumelib (``manage_existing_snapshot``...).
+    MANAGE_EXISTING_SNAPSHOT = "manage_existing_snapshot"
+    #: Moves a volume to another backend itself (``migrate_volume``), for the targets
+    #: it says it can reach; the library copies through this host otherwise.
+    MIGRATE = "migrate"
+    #: Adjusts a volume in place when its type changes (``retype``, QoS...).
+    RETYPE = "retype"
+    #: Tells which ranges of a volume hold data (``get_allocated_extents``), so a
+    #: host-assisted copy reads only those.
+    ALLOCATION_MAP = "allocation_map"
 
     def __str__(self) -> str:
         return self.value

@@ -491,6 +491,27 @@ osd_crush_update_on_start = true
         LOG.info("cephcluster: %s ready in %.1f s", self.workdir, time.monotonic() - started)
         return self
 
+    def add_pool(self, name: str) -> dict[str, Any]:
+        """Create and initialise another RBD pool (size 1), extend ``client.<user>``'s
+        caps to it, and return the ``Backend`` keywords for it. Idempotent.
+
+        Raises:
+            CephClusterError: a command failed.
+        """
+        pools = set(self._state.get("pools", [self.pool]))
+        if name not in pools:
+            self.ceph("osd", "pool", "create", name, "8", "8", "replicated")
+            self.ceph("osd", "pool", "set", name, "size", "1", "--yes-i-really-mean-it")
+            self._run("rbd", "-c", self.conf_path, "-n", "client.admin", "--keyring",
+                      self.admin_keyring_path, "pool", "init", name, timeout=120)
+            pools.add(name)
+            profile = ", ".join(f"profile rbd pool={p}" for p in sorted(pools))
+            self.ceph("auth", "caps", f"client.{self.user}", "mon", "profile rbd",
+                      "osd", profile, "mgr", profile)
+            self._state["pools"] = sorted(pools)
+            self._save(self._state_path, self._state)
+        return dict(self.backend_config(), rbd_pool=name)
+
     def start_osd(self, timeout: float = START_TIMEOUT) -> None:
         """(Re)start the OSD and wait until it is up."""
         if not self.running().get("osd.0"):

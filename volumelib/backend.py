@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from volumelib import exceptions as exc
@@ -15,7 +15,9 @@ from volumelib.drivers.base import VolumeDriver
 from volumelib.drivers.types import Capability, ConnectorProperties
 from volumelib.objects.driver_calls import call_driver
 from volumelib.objects.group import Group, find_group, find_group_snapshot
+from volumelib.objects import manage as managing
 from volumelib.objects.group_snapshot import GroupSnapshot
+from volumelib.objects.snapshot import Snapshot
 from volumelib.objects.volume import Volume
 from volumelib.operations import from_image, reconcile
 from volumelib.persistence import setup as persistence_setup
@@ -334,3 +336,73 @@ class Backend:
     def get_group_snapshot(self, group_snapshot_id: str) -> GroupSnapshot:
         """Raises: GroupSnapshotNotFound."""
         return find_group_snapshot(self, group_snapshot_id)
+
+    # -- adopting what exists (objects/manage.py) --------------------------------------
+
+    def manageable_volumes(self, marker: Any = None, limit: int | None = None,
+                           offset: int = 0, sort_keys: Sequence[str] | None = None,
+                           sort_dirs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Storage objects of this backend that ``manage`` could adopt, in Cinder's
+        shape: ``reference``, ``size`` (GiB, rounded up), ``safe_to_manage``,
+        ``reason_not_safe`` (in use, already managed, wrong format...), ``cinder_id``
+        (the volume it already is), ``extra_info``.
+
+        Args:
+            marker: the ``reference`` (or its ``source-name``) of the last entry of the
+                previous page. limit: page size. offset: entries skipped.
+            sort_keys, sort_dirs: ``reference``/``size``, ``asc``/``desc``.
+
+        Raises:
+            NotSupported: the driver does not declare ``MANAGE_EXISTING``.
+            InvalidArgument: bad paging arguments.
+        """
+        return managing.manageable_volumes(self, marker, limit, offset, sort_keys, sort_dirs)
+
+    def manageable_snapshots(self, marker: Any = None, limit: int | None = None,
+                             offset: int = 0, sort_keys: Sequence[str] | None = None,
+                             sort_dirs: Sequence[str] | None = None
+                             ) -> list[dict[str, Any]]:
+        """As :meth:`manageable_volumes`, for snapshots; each entry also names its
+        volume's object (``source_reference``).
+
+        Raises:
+            NotSupported: no ``MANAGE_EXISTING_SNAPSHOT``.
+        """
+        return managing.manageable_snapshots(self, marker, limit, offset, sort_keys,
+                                             sort_dirs)
+
+    def manage(self, reference: Mapping[str, Any], name: str | None = None,
+               volume_type: Any = None, *, description: str | None = None,
+               metadata: Mapping[str, str] | None = None, id: str | None = None) -> Volume:
+        """Adopt a storage object made outside volumelib as a volume (Cinder's
+        manage_existing). Its data is kept; its size is rounded up to whole GiB (the
+        object grows to it); the driver renames it into its naming.
+
+        Args:
+            reference: ``{"source-name": ...}`` or ``{"source-id": ...}`` (see
+                :meth:`manageable_volumes` and the driver's docs).
+            name, volume_type, description, metadata, id: as for ``create_volume``.
+
+        Raises:
+            NotSupported: the driver does not declare ``MANAGE_EXISTING``.
+            InvalidReference: a malformed reference. ReferenceNotFound: nothing answers
+            it. AlreadyManaged: it is a volume already. NotManageable: in use or of
+            the wrong format. InvalidName, InvalidId, VolumeTypeNotFound, AlreadyExists,
+            QuotaExceeded: the request. Nothing changes on any of them.
+        """
+        return managing.manage_volume(self, reference, name=name, volume_type=volume_type,
+                                      description=description, metadata=metadata, id=id)
+
+    def manage_snapshot(self, reference: Mapping[str, Any], volume: Any,
+                        name: str | None = None, *, description: str | None = None,
+                        metadata: Mapping[str, str] | None = None,
+                        id: str | None = None) -> Snapshot:
+        """Adopt a snapshot of ``volume``'s storage object (a volume of this backend,
+        by object or id) made outside volumelib (Cinder's manage_existing_snapshot).
+
+        Raises:
+            NotSupported: no ``MANAGE_EXISTING_SNAPSHOT``. VolumeNotFound: no such
+            volume here. And the reference errors of :meth:`manage`.
+        """
+        return managing.manage_snapshot(self, reference, volume, name=name,
+                                        description=description, metadata=metadata, id=id)

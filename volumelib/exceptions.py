@@ -11,7 +11,9 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── GroupSnapshotNotFound
      │    ├── BackendNotFound
      │    ├── PoolNotFound
-     │    └── KeyValueNotFound
+     │    ├── KeyValueNotFound
+     │    ├── VolumeTypeNotFound
+     │    └── ReferenceNotFound     no storage object answers a manage reference
      ├── InvalidArgument            bad size, name, id, metadata, config, JSON
      │    ├── InvalidSize
      │    ├── InvalidName
@@ -19,12 +21,16 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── InvalidConfig
      │    │    └── UnknownOption
      │    ├── InvalidPayload        what load() cannot turn into objects
-     │    └── InsufficientCapacity  the backend has not the room for it
+     │    ├── InsufficientCapacity  the backend has not the room for it
+     │    ├── InvalidReference      a manage reference of the wrong shape
+     │    └── MigrationRequired     a retype needs a migration that the policy forbids
      ├── InvalidState              the resource is not in a state that allows it
      │    ├── VolumeInUse
-     │    └── HasSnapshots
+     │    ├── HasSnapshots
+     │    └── NotManageable         the storage object exists but is unsafe to adopt
      ├── AlreadyExists
-     │    └── NameConflict          same name, different parameters (idempotent create)
+     │    ├── NameConflict          same name, different parameters (idempotent create)
+     │    └── AlreadyManaged        the storage object is a volume (snapshot) already
      ├── NoValidBackend            no pool passes placement; ``reasons`` says why per pool
      ├── QuotaExceeded             a project's limit would be passed
      ├── NotSupported              the driver does not declare the capability
@@ -66,6 +72,8 @@ __all__ = [
     "BackendNotFound",
     "PoolNotFound",
     "KeyValueNotFound",
+    "VolumeTypeNotFound",
+    "ReferenceNotFound",
     "InvalidArgument",
     "InvalidSize",
     "InvalidName",
@@ -74,11 +82,15 @@ __all__ = [
     "UnknownOption",
     "InvalidPayload",
     "InsufficientCapacity",
+    "InvalidReference",
+    "MigrationRequired",
     "InvalidState",
     "VolumeInUse",
     "HasSnapshots",
+    "NotManageable",
     "AlreadyExists",
     "NameConflict",
+    "AlreadyManaged",
     "NoValidBackend",
     "QuotaExceeded",
     "NotSupported",
@@ -163,6 +175,16 @@ class KeyValueNotFound(NotFound):
     msg_fmt = "Key %(key)s could not be found."
 
 
+class VolumeTypeNotFound(NotFound):
+    msg_fmt = "Volume type %(volume_type)r could not be found."
+
+
+class ReferenceNotFound(NotFound):
+    """``backend.manage(reference)``: the backend has no such storage object."""
+
+    msg_fmt = "Backend %(backend_name)s has no storage object %(reference)s to manage"
+
+
 # --- InvalidArgument ----------------------------------------------------------------
 
 class InvalidArgument(VolumelibError):
@@ -198,6 +220,21 @@ class InsufficientCapacity(InvalidArgument):
                "%(available_gb)s GiB available")
 
 
+class InvalidReference(InvalidArgument):
+    """A manage reference that is not ``{"source-name": ...}`` or ``{"source-id": ...}``
+    (or not one this driver takes)."""
+
+    msg_fmt = "Invalid manage reference %(reference)r: %(reason)s"
+
+
+class MigrationRequired(InvalidArgument):
+    """``vol.retype(new_type)``: the volume's backend cannot serve the new type and
+    ``migration_policy`` is ``"never"``."""
+
+    msg_fmt = ("Retype of volume %(volume_id)s to %(volume_type)s needs a migration "
+               "(%(reason)s) and migration_policy is %(policy)r")
+
+
 # --- InvalidState -------------------------------------------------------------------
 
 class InvalidState(VolumelibError):
@@ -212,6 +249,14 @@ class HasSnapshots(InvalidState):
     msg_fmt = "Volume %(volume_id)s has %(count)s snapshot(s); delete them first"
 
 
+class NotManageable(InvalidState):
+    """The storage object a manage reference names is not safe to adopt (in use,
+    wrong format...)."""
+
+    msg_fmt = ("Storage object %(reference)s of backend %(backend_name)s cannot be "
+               "managed: %(reason)s")
+
+
 # --- the rest -----------------------------------------------------------------------
 
 class AlreadyExists(VolumelibError):
@@ -223,6 +268,12 @@ class NameConflict(AlreadyExists):
 
     msg_fmt = ("%(resource)s named %(name)r already exists in project %(project_id)s "
                "with different parameters: %(differences)s")
+
+
+class AlreadyManaged(AlreadyExists):
+    """The storage object a manage reference names is already a volume (snapshot)."""
+
+    msg_fmt = "Storage object %(reference)s is already managed as %(resource)s %(id)s"
 
 
 class NoValidBackend(VolumelibError):

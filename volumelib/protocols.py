@@ -14,7 +14,7 @@ from volumelib.drivers.base import VolumeDriver
 from volumelib.drivers.types import Capability
 from volumelib.persistence.base import PersistenceDriverBase
 
-__all__ = ["BackendLike"]
+__all__ = ["BackendLike", "PoolDirectory"]
 
 
 @runtime_checkable
@@ -41,3 +41,18 @@ class BackendLike(Protocol):
     @property
     def config(self) -> dict[str, Any]:
         """The backend's configuration without secrets (what JSON carries)."""
+
+
+@runtime_checkable
+class PoolDirectory(Protocol):
+    """Where pool names lead: what a volume needs of the control plane it came from
+    to migrate to a pool by name, or to place itself on another pool (a retype that
+    migrates). :class:`volumelib.ControlPlane` satisfies it; the objects never import it.
+    """
+
+    def backend(self, pool_name: str) -> BackendLike:
+        """The live backend of a registered pool (``PoolNotFound`` if none)."""
+
+    def place(self, size: int, volume_type: Any = None) -> list[Any]:
+        """The pools that could take such a volume, best first: placement
+        ``Candidate`` objects with a ``name`` (``NoValidBackend`` if none)."""

@@ -55,7 +55,7 @@ from volumelib import checkpoints
 from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
 from volumelib.drivers.boundary import check_id, is_canonical_uuid
-from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop
+from volumelib.drivers.file import btrfs, copy, exports, groups, iscsi, loop, manage
 from volumelib.drivers.file.ops import _operation
 from volumelib.drivers.options import Option
 from volumelib.drivers.types import (
@@ -105,7 +105,8 @@ def _unlink(path: str) -> bool:
     return True
 
 
-class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
+class FileDriver(groups.GroupsMixin, exports.ExportsMixin, manage.ManageMixin,
+                 VolumeDriver):
     """Volumes as sparse files in a directory; snapshots and clones by reflink or copy.
 
     Options:
@@ -121,6 +122,9 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
         target_prefix: the IQN prefix of the targets (``<prefix>volume-<id>``).
         iscsi_chap: protect each target with its own CHAP account.
         tgtadm_control_port: the tgtd to manage (``tgtadm -C``); 0 is the system's.
+        file_import_dir: the folder whose files ``backend.manage`` adopts (default
+            ``<file_root>/import``; on ``file_root``'s filesystem). See
+            :mod:`volumelib.drivers.file.manage`.
 
     On btrfs (unless ``reflink=never``) it implements Cinder's consistency-group
     methods natively and declares ``CONSISTENT_GROUP_SNAPSHOT``; elsewhere they raise
@@ -158,6 +162,9 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
         Option("tgtadm_control_port", "int", 0,
                "Management port of the tgtd to use (tgtadm -C); 0: the system tgtd.",
                min=0),
+        Option("file_import_dir", "str", "",
+               "Folder of files backend.manage() may adopt (renamed into the volumes; "
+               "must be on file_root's filesystem); empty: <file_root>/import."),
     )
 
     def __init__(self, *, db: Any = None, **options: Any) -> None:
@@ -219,6 +226,7 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
         self.root = os.path.realpath(self.root)
         for sub in (_VOLUMES, _SNAPSHOTS):
             self._make_subdir(sub)
+        self._check_import_dir()
         try:
             self._reflink_supported = copy.probe_reflink(self.root)
         except OSError as e:
@@ -316,14 +324,16 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND, MULTIATTACH; REFLINK and
-        COW_SNAPSHOT where the filesystem reflinks (and ``reflink`` is not ``never``);
+        """THIN, CLONE, REVERT_TO_SNAPSHOT, ONLINE_EXTEND, MULTIATTACH, MANAGE_EXISTING,
+        ALLOCATION_MAP; REFLINK, COW_SNAPSHOT and MIGRATE (by reflink) where the
+        filesystem reflinks (and ``reflink`` is not ``never``);
         CONSISTENT_GROUP_SNAPSHOT on btrfs; LOCAL_ATTACH as root with ``losetup`` when
         exports are local loop devices (``target_helper=none``)."""
         caps = {Capability.THIN, Capability.CLONE, Capability.REVERT_TO_SNAPSHOT,
-                Capability.ONLINE_EXTEND, Capability.MULTIATTACH}
+                Capability.ONLINE_EXTEND, Capability.MULTIATTACH,
+                Capability.MANAGE_EXISTING, Capability.ALLOCATION_MAP}
         if self._use_reflink:
-            caps |= {Capability.REFLINK, Capability.COW_SNAPSHOT}
+            caps |= {Capability.REFLINK, Capability.COW_SNAPSHOT, Capability.MIGRATE}
         if self._local_attach:
             caps.add(Capability.LOCAL_ATTACH)
         if self._groups_supported:
@@ -684,7 +694,9 @@ class FileDriver(groups.GroupsMixin, exports.ExportsMixin, VolumeDriver):
             max_over_subscription_ratio=self.config.max_over_subscription_ratio,
             multiattach=True,
             extra={"reflink": self._use_reflink, "file_root": self.root,
-                   "consistent_group_snapshot_enabled": self._groups_supported},
+                   "consistent_group_snapshot_enabled": self._groups_supported,
+                   # Cinder's key: equal on two backends means the same storage.
+                   "location_info": f"file:{os.stat(self.root).st_dev}:{self.root}"},
         )
         self._stats = BackendStats(volume_backend_name=self.backend_name,
                                    vendor_name=self.vendor_name,

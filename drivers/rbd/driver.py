@@ -48,7 +48,7 @@ from volumelib import exceptions as exc
 from volumelib.drivers.base import ModelUpdate, VolumeDriver
 from volumelib.drivers.boundary import check_id
 from volumelib.drivers.options import Option
-from volumelib.drivers.rbd import groups, maintenance, names, trash
+from volumelib.drivers.rbd import groups, maintenance, manage, names, trash
 from volumelib.drivers.rbd.client import RadosClient, operation, rados, rbd, translate
 from volumelib.drivers.rbd.connection import (build_connection_info, monitors_from_monmap,
                                               read_keyring)
@@ -64,7 +64,8 @@ GiB = 1024 ** 3
 MiB = 1024 ** 2
 
 
-class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
+class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, manage.ManageMixin,
+                VolumeDriver):
     """Volumes as RBD images in one pool of a Ceph cluster.
 
     See the module docstring for naming, clones and the trash policy, and
@@ -280,12 +281,15 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
     @property
     def capabilities(self) -> frozenset[Capability]:
         """THIN, CLONE, COW_SNAPSHOT, ONLINE_EXTEND, REVERT_TO_SNAPSHOT,
-        CONSISTENT_GROUP_SNAPSHOT; LOCAL_ATTACH as root (os-brick's userspace RBD
-        attach, which yields a file-like handle, not a block device). Not MULTIATTACH:
-        images have the exclusive-lock feature."""
+        CONSISTENT_GROUP_SNAPSHOT, MANAGE_EXISTING(_SNAPSHOT), MIGRATE (deep copy
+        within the cluster), ALLOCATION_MAP (rbd diff); LOCAL_ATTACH as root
+        (os-brick's userspace RBD attach, which yields a file-like handle, not a block
+        device). Not MULTIATTACH: images have the exclusive-lock feature."""
         caps = {Capability.THIN, Capability.CLONE, Capability.COW_SNAPSHOT,
                 Capability.ONLINE_EXTEND, Capability.REVERT_TO_SNAPSHOT,
-                Capability.CONSISTENT_GROUP_SNAPSHOT}
+                Capability.CONSISTENT_GROUP_SNAPSHOT, Capability.MANAGE_EXISTING,
+                Capability.MANAGE_EXISTING_SNAPSHOT, Capability.MIGRATE,
+                Capability.ALLOCATION_MAP}
         if os.geteuid() == 0:
             caps.add(Capability.LOCAL_ATTACH)
         return frozenset(caps)
@@ -805,7 +809,10 @@ class RBDDriver(groups.GroupsMixin, maintenance.MaintenanceMixin, VolumeDriver):
                    "deferred_deletion": self.config.rbd_deferred_deletion,
                    "trash_images": in_trash["images"],
                    "trash_expired_images": in_trash["expired"],
-                   "trash_provisioned_gb": round(in_trash["provisioned_bytes"] / GiB, 2)},
+                   "trash_provisioned_gb": round(in_trash["provisioned_bytes"] / GiB, 2),
+                   # Cinder's key: equal on two backends means the same storage.
+                   "location_info": f"rbd:{self.client.cluster.get_fsid()}:"
+                                    f"{self.config.rbd_pool}"},
         )
         self._stats = BackendStats(volume_backend_name=self.backend_name,
                                    vendor_name=self.vendor_name, driver_version=self.version,

@@ -28,6 +28,7 @@ class FileFixtures(suite.DriverFixtures):
         backend = volumelib.Backend("file-conformance", "file",
                                     file_root=os.path.join(directory, "root"))
         backend.fs = request.param  # type: ignore[attr-defined]
+        backend.directory = directory  # type: ignore[attr-defined]
         yield backend
         for vol in backend.volumes:  # a failed test must not leave exports behind
             for conn in vol.connections:
@@ -38,6 +39,15 @@ class FileFixtures(suite.DriverFixtures):
                     pass
         backend.close()
         volumelib.setup()
+
+    @pytest.fixture
+    def migration_target(self, backend: Any) -> Any:
+        """Another root on the same filesystem: the reflink migration on XFS and btrfs,
+        the host-assisted copy on ext4."""
+        target = volumelib.Backend("file-conformance-target", "file",
+                                   file_root=os.path.join(backend.directory, "target"))
+        yield target
+        target.close()
 
 
 class TestFileDriver(FileFixtures, suite.DriverSuite):

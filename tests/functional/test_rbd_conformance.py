@@ -26,6 +26,11 @@ class RBDFixtures(suite.DriverFixtures):
     def backend(self, rbd_backend: Any) -> Any:
         return rbd_backend
 
+    @pytest.fixture
+    def migration_target(self, ceph_cluster: Any, make_rbd_backend: Any) -> Any:
+        """A backend on another pool of the same cluster (the deep copy)."""
+        return make_rbd_backend(rbd_pool=ceph_cluster.add_pool("volumelib-target")["rbd_pool"])
+
 
 class TestRBDDriver(RBDFixtures, suite.DriverSuite):
     def test_attach_gives_a_handle_not_stored(self, backend: Any) -> None:

@@ -18,6 +18,12 @@ class FakeFixtures(suite.DriverFixtures):
         yield backend
         backend.close()
 
+    @pytest.fixture
+    def migration_target(self, backend: Any) -> Any:
+        target = volumelib.Backend("fake-conformance-target", "fake")
+        yield target
+        target.close()
+
     def write_data(self, backend: Any, volume: Any, offset: int, data: bytes) -> None:
         backend.driver.write(volume.id, offset, data)
 

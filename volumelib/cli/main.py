@@ -3,7 +3,9 @@
     volumelib [--config FILE] [--backend NAME] [--debug] COMMAND [ARGS] [-f FORMAT] [-c COL]
 
 Commands: ``volume create|list|show|extend|delete|attach|detach|clone|revert``,
-``snapshot create|list|show|delete``, ``group ...``, ``backend stats|health|gc|list``, ``pool add|list|show|set|remove``,
+``volume manage|unmanage|manageable-list|migrate|retype``,
+``snapshot create|list|show|delete|manage|unmanage|manageable-list``, ``group ...``,
+``backend stats|health|gc|list``, ``pool add|list|show|set|remove|drain``,
 ``type create|list|show|delete``,
 ``image-cache ...``, ``db upgrade|current|downgrade``, ``demo``. See ``docs/cli.md``.
 
@@ -68,10 +70,18 @@ COMMANDS: dict[str, str] = {
     "volume detach": "volumes:DetachVolume",
     "volume clone": "volumes:CloneVolume",
     "volume revert": "volumes:RevertVolume",
+    "volume manageable-list": "moves:ManageableVolumes",
+    "volume manage": "moves:ManageVolume",
+    "volume unmanage": "moves:UnmanageVolume",
+    "volume migrate": "moves:MigrateVolume",
+    "volume retype": "moves:RetypeVolume",
     "snapshot create": "volumes:CreateSnapshot",
     "snapshot list": "volumes:ListSnapshots",
     "snapshot show": "volumes:ShowSnapshot",
     "snapshot delete": "volumes:DeleteSnapshot",
+    "snapshot manageable-list": "moves:ManageableSnapshots",
+    "snapshot manage": "moves:ManageSnapshot",
+    "snapshot unmanage": "moves:UnmanageSnapshot",
     "group create": "groups:CreateGroup",
     "group create-from-src": "groups:CreateGroupFromSource",
     "group list": "groups:ListGroups",
@@ -87,6 +97,7 @@ COMMANDS: dict[str, str] = {
     "pool show": "control:ShowPool",
     "pool set": "control:SetPool",
     "pool remove": "control:RemovePool",
+    "pool drain": "moves:DrainPool",
     "type create": "control:CreateType",
     "type list": "control:ListTypes",
     "type show": "control:ShowType",

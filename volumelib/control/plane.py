@@ -33,7 +33,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from volumelib import exceptions as exc
@@ -453,6 +453,7 @@ class ControlPlane:
                 late[candidate.name] = f"capacity: {e}"
                 continue
             LOG.debug("volume %s placed on pool %s", vol.id, candidate.name)
+            vol._bind_pools(self)
             return vol
         raise placement.no_valid_backend(request, {**rejected, **late})
 
@@ -470,12 +471,15 @@ class ControlPlane:
             raise exc.VolumeNotFound(volume_id=volume_id)
         vol = found[0]
         vol._bind(self.backend(vol.backend_name))
+        vol._bind_pools(self)
         return vol
 
     def _bind_all(self, items: list[Any]) -> list[Any]:
         known = {p.name: p for p in self.persistence.get_pools()}
         for item in items:
             name = item.backend_name
+            if hasattr(item, "_bind_pools"):
+                item._bind_pools(self)
             if name in known:
                 try:
                     item._bind(self._backend_for(known[name]))
@@ -513,6 +517,56 @@ class ControlPlane:
         """Per project: ``volumes``, ``gigabytes``, ``snapshots``, ``snapshot_gigabytes``
         (volumes matching ``filters``; see the store's ``usage_by_project``)."""
         return self.persistence.usage_by_project(filters=filters, project_id=project_id)
+
+    def drain(self, pool: str,
+              progress: Callable[[str, str, float, float | None], None] | None = None
+              ) -> dict[str, Any]:
+        """Move every volume off ``pool``, each to the best other pool for its type
+        (placement), one by one with :meth:`volumelib.Volume.migrate`.
+
+        The pool's weight is set to 0 first, so placement sends no new volume there
+        (a type that names the pool still reaches it); it stays 0 afterwards
+        (:meth:`set_pool_weight` to take the pool back). A volume that cannot move
+        (attached, with snapshots, in a group, no other pool for its type...) stays
+        and is reported; the others still move.
+
+        Args:
+            progress: ``progress(volume_id, phase, done_bytes, total_bytes)``.
+
+        Returns:
+            ``{"pool", "moved": [migration results], "failed": {volume id: reason},
+            "remaining": volumes left on the pool}``.
+
+        Raises:
+            PoolNotFound: no such pool; nothing changed.
+        """
+        self._get_pool(pool)
+        source = self.backend(pool)
+        self.set_pool_weight(pool, 0)
+        report: dict[str, Any] = {"pool": pool, "moved": [], "failed": {}, "remaining": 0}
+        store = self.persistence
+        volumes = sorted(store.get_volumes(backend_name=pool),
+                         key=lambda v: (v.created_at is None, v.created_at, v.id))
+        LOG.info("draining pool %s: %d volume(s)", pool, len(volumes))
+        for vol in volumes:
+            vol._bind(source)
+            vol._bind_pools(self)
+            each = None if progress is None else (
+                lambda phase, done, total, vid=vol.id: progress(vid, phase, done, total))
+            try:
+                candidates = [c for c in self.place(vol.size, dict(vol.volume_type))
+                              if c.name != pool]
+                if not candidates:
+                    raise exc.NoValidBackend(
+                        request=f"volume {vol.id} ({vol.size} GiB)",
+                        reasons={pool: "the pool being drained"})
+                result = vol.migrate(self.backend(candidates[0].name), progress=each)
+                report["moved"].append(result.to_dict())
+            except exc.VolumelibError as e:
+                LOG.warning("drain of %s: volume %s stays: %s", pool, vol.id, e)
+                report["failed"][vol.id] = f"{type(e).__name__}: {e}"
+        report["remaining"] = store.count_volumes(backend_name=pool)
+        return report
 
     # -- stats, health, gc ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from volumelib import exceptions as exc
 from volumelib.control import quotas
 from volumelib.control.leases import OperationSteps
 from volumelib.drivers.types import SnapshotInfo
+from volumelib.objects import volume_moves
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
 from volumelib.records.stored import TIMESTAMP_FIELDS, Status, StoredObject
@@ -214,3 +215,17 @@ class Snapshot(Resource):
         steps.finishing()
         self._record_deleted()
         quotas.give_back(self.persistence, self.project_id, snapshots=1)
+
+    def unmanage(self) -> dict[str, Any] | None:
+        """Forget this snapshot's record and keep its data (Cinder's
+        unmanage_snapshot); ``backend.manage_snapshot(reference, volume)`` adopts it
+        again.
+
+        Returns:
+            The reference of the storage object now, or ``None``.
+
+        Raises:
+            NotSupported: no ``MANAGE_EXISTING_SNAPSHOT``.
+            InvalidState: a member of a group snapshot, or not available/error.
+        """
+        return volume_moves.unmanage_snapshot(self)

@@ -27,6 +27,7 @@ from volumelib.control import quotas
 from volumelib.control.leases import LeaseManager, OperationSteps
 from volumelib.drivers.base import VolumeDriver
 from volumelib.drivers.types import Capability, VolumeInfo
+from volumelib.objects import volume_moves
 from volumelib.objects.connection import Connection
 from volumelib.objects.driver_calls import apply_model_update, call_driver
 from volumelib.objects.resource import Resource
@@ -44,7 +45,7 @@ GiB = 1024 ** 3
 
 #: Statuses from which a volume may be deleted.
 DELETABLE = frozenset({Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING,
-                       Status.ERROR_EXTENDING})
+                       Status.ERROR_EXTENDING, Status.ERROR_MANAGING})
 
 #: ``call(driver, volume_info)``: the driver call that makes a new volume's storage.
 DriverCall = Callable[[VolumeDriver, VolumeInfo], Any]
@@ -557,3 +558,80 @@ class Volume(Resource):
             conn.detach(force=force)
             conn.disconnect(force=force)
         self.refresh()
+
+    # -- moving and forgetting (the flows are in volume_moves.py) ----------------------
+
+    def _bind_pools(self, directory: Any) -> None:
+        """Resolve pool names (``migrate("bulk")``, a retype that migrates) through
+        ``directory``, the control plane this volume came from."""
+        object.__setattr__(self, "_directory", directory)
+
+    def migrate(self, target: Any, progress: Callable[[str, float, float | None], None]
+                | None = None, *, force_host_copy: bool = False,
+                verify: bool = True) -> volume_moves.MigrationResult:
+        """Move this volume to another backend; it keeps its id (and its record).
+
+        Args:
+            target: a ``Backend``, or a pool (backend) name: resolved by the control
+                plane this volume came from, else among this process's backends.
+            progress: ``progress(phase, done_bytes, total_bytes)`` while copying
+                (``copy``) and verifying (``verify``).
+            force_host_copy: copy through this host even where the source driver
+                could move the volume itself.
+            verify: read the copy back and compare (host-assisted copies).
+
+        Returns:
+            What was done (method, bytes read and written, seconds); this object is
+            on the target afterwards.
+
+        Raises:
+            InvalidArgument, BackendNotFound, PoolNotFound: a bad target.
+            ResourceBusy: another caller is operating on the volume.
+            VolumeInUse: attached. HasSnapshots: snapshots do not migrate.
+            NoValidBackend: the target does not satisfy the volume's type.
+            InsufficientCapacity: the target cannot hold it.
+            NotSupported: neither driver-assisted nor host-assisted copy is possible.
+            BackendError: the copy failed; the volume stays on its backend and the
+                target keeps nothing.
+            Nothing changes on either backend on any refusal. See
+            :mod:`volumelib.objects.volume_moves` and ``docs/manage-migrate.md``.
+        """
+        return volume_moves.migrate(self, target, progress, force_host_copy=force_host_copy,
+                                    verify=verify)
+
+    def retype(self, new_type: Any, migration_policy: str = "never",
+               progress: Callable[[str, float, float | None], None] | None = None
+               ) -> volume_moves.MigrationResult | None:
+        """Change this volume's type: in place when its backend satisfies the new
+        type (the driver adjusts QoS if it declares ``RETYPE``), else, with
+        ``migration_policy="on-demand"``, by migrating to a backend that does.
+
+        Args:
+            new_type: a stored type's name or id, a ``VolumeType``, or a dict of specs.
+            migration_policy: ``never`` (default) or ``on-demand``.
+
+        Returns:
+            The migration's result when it migrated, else ``None``.
+
+        Raises:
+            VolumeTypeNotFound: no such type. InvalidArgument: a bad policy or specs.
+            MigrationRequired: a migration is needed and the policy is ``never``.
+            NoValidBackend: no backend satisfies the type (``on-demand``).
+            And what :meth:`migrate` raises. Nothing changes on any refusal.
+        """
+        return volume_moves.retype(self, new_type, migration_policy, progress)
+
+    def unmanage(self) -> dict[str, Any] | None:
+        """Forget this volume's record and keep its data (Cinder's unmanage).
+
+        The driver moves the storage object out of its own naming (where ``gc`` would
+        take it for an orphan); ``backend.manage(reference)`` adopts it again.
+
+        Returns:
+            The reference of the storage object now (``{"source-name": ...}``).
+
+        Raises:
+            NotSupported: the driver does not declare ``MANAGE_EXISTING``.
+            VolumeInUse, HasSnapshots, InvalidState: refused; nothing changed.
+        """
+        return volume_moves.unmanage_volume(self)

@@ -25,6 +25,17 @@ group ``creating``          ``error``; ``deleting``: ``error_deleting``; ``updat
                             ``available`` (the user deletes or retries)
 group snapshot ``creating`` it and its members ``error``; ``deleting``: ``error_deleting``
                             (settled as a whole: members may share one storage object)
+volume ``migrating`` (or a  before the switch of backends: roll back (remove the copy's
+migration record left)      exports, delete the target's object, status back); after it:
+                            finish (delete the source's object, status back). Needs both
+                            backends set up in this process (else skipped); either
+                            backend's gc does it (:mod:`volumelib.objects.volume_moves`)
+volume or snapshot          ``manage_existing`` again (a no-op if it was done): then
+``managing``                ``available``; the record is dropped if the object is nowhere,
+                            ``error_managing`` on another failure. Never deletes data
+volume or snapshot          finish: ``unmanage`` again, drop the record
+``unmanaging``
+volume ``retyping``         back to its previous status, with its old type
 ==========================  ===============================================================
 
 Then the driver's own ``gc`` removes storage objects no record knows of. Records are
@@ -55,9 +66,11 @@ import logging
 from typing import Any
 
 from volumelib import exceptions as exc
+from volumelib import runtime
 from volumelib.control import quotas
 from volumelib.control.leases import LeaseManager
 from volumelib.drivers.types import ConnectorProperties
+from volumelib.objects import intents, manage, volume_moves
 from volumelib.objects.connection import ConnectionStatus
 from volumelib.objects.driver_calls import call_driver
 from volumelib.protocols import BackendLike
@@ -149,6 +162,9 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
     for v in volumes.values():
         v._bind(backend)
 
+    _settle_migrations(backend, act, cutoff)
+    _forget_stale_manage_records(backend, cutoff, dry_run, report)
+
     for conn in store.get_connections():
         if conn.volume_id not in volumes or conn.status not in ConnectionStatus.TRANSITIONAL \
                 or not _stale(conn, cutoff):
@@ -195,6 +211,13 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
             action = "roll back create" if snap.status == Status.CREATING else "finish delete"
             act("snapshot", snap.id, action, lambda s=snap: _drop_snapshot(backend, s),
                 snap, (volumes[snap.volume_id], snap))
+        elif snap.status == Status.MANAGING:
+            act("snapshot", snap.id, "finish manage", lambda s=snap: manage.recover(s),
+                snap, (volumes[snap.volume_id], snap))
+        elif snap.status == Status.UNMANAGING:
+            act("snapshot", snap.id, "finish unmanage",
+                lambda s=snap: volume_moves.recover_snapshot(s), snap,
+                (volumes[snap.volume_id], snap))
 
     # Re-read: the connection and snapshot steps above may have changed volumes.
     for vol in store.get_volumes(backend_name=backend.id):
@@ -219,6 +242,18 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
                 lambda v=vol: _set_status(v, Status.IN_USE if v.connections
                                           else Status.AVAILABLE, previous_status=None),
                 vol, (vol,))
+        elif vol.status == Status.MANAGING:
+            act("volume", vol.id, "finish manage", lambda v=vol: manage.recover(v), vol,
+                (vol,))
+        elif vol.status in (Status.UNMANAGING, Status.RETYPING):
+            act("volume", vol.id, "finish unmanage" if vol.status == Status.UNMANAGING
+                else "back to previous status",
+                lambda v=vol: volume_moves.recover_volume(v), vol, (vol,))
+        elif vol.status == Status.MIGRATING and intents.load(
+                store, intents.migration_key(vol.id)) is None:
+            act("volume", vol.id, "back to previous status (no migration record)",
+                lambda v=vol: _set_status(v, v.previous_status or Status.AVAILABLE,
+                                          previous_status=None), vol, (vol,))
 
     def is_known(kind: str, obj_id: str) -> bool:
         if kind == "volume":
@@ -246,6 +281,61 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
             report["skipped"].append({"kind": "lease", "id": "*", "action": "expire",
                                       "reason": str(e)})
     return report
+
+
+def _settle_migrations(backend: BackendLike, act: Any,
+                       cutoff: datetime.datetime | None) -> None:
+    """Finish or undo the migrations from or to ``backend`` that a crash left
+    (their records in :mod:`volumelib.objects.intents`)."""
+    store = backend.persistence
+    for record in intents.find(store, intents.MIGRATION_PREFIX).values():
+        if backend.id not in (record.get("source"), record.get("target")) \
+                or not isinstance(record.get("volume_id"), str):
+            continue
+        found = store.get_volumes(volume_id=record["volume_id"])
+        if not found:
+            act("migration", record["volume_id"], "forget the record of a deleted volume",
+                lambda r=record: volume_moves.recover_migration(None, r))
+            continue
+        vol = found[0]
+        if not _stale(vol, cutoff):
+            continue
+        other = record["target"] if record["source"] == backend.id else record["source"]
+        vol._bind(backend if vol.backend_name == backend.id
+                  else runtime.get_backend(vol.backend_name, required=False))
+
+        def settle(v: Any = vol, r: dict[str, Any] = record, o: str = other) -> None:
+            if volume_moves.recover_migration(v, r) is None:
+                raise exc.BackendNotFound(
+                    f"the migration of volume {v.id} between {r['source']} and "
+                    f"{r['target']} needs backend {o}, which is not set up in this "
+                    f"process", backend_name=o)
+
+        on_target = vol.backend_name == record["target"]
+        act("volume", vol.id, f"{'finish' if on_target else 'roll back'} migration "
+                              f"{record['source']} -> {record['target']}", settle, vol, (vol,))
+
+
+def _forget_stale_manage_records(backend: BackendLike, cutoff: datetime.datetime | None,
+                                 dry_run: bool, report: dict[str, Any]) -> None:
+    """Drop manage references whose record is not ``managing`` (a crash between
+    storing the reference and the record, or after the manage finished)."""
+    store = backend.persistence
+    for key, record in intents.find(store, intents.MANAGE_PREFIX).items():
+        if record.get("backend") != backend.id:
+            continue
+        started = record.get("started_at")
+        if cutoff is not None and (not started or
+                                   datetime.datetime.fromisoformat(started) > cutoff):
+            continue
+        kind, _, obj_id = key[len(intents.MANAGE_PREFIX):].partition(":")
+        found = store.get_record(kind, obj_id) if kind in ("volume", "snapshot") else None
+        if found is not None and found.status == Status.MANAGING:
+            continue
+        report["actions"].append({"kind": kind or "manage", "id": obj_id,
+                                  "action": "forget a stale manage reference"})
+        if not dry_run:
+            intents.drop(store, key)
 
 
 def _set_status(obj: Any, status: str, **fields: Any) -> None:

@@ -42,10 +42,19 @@ class Status:
     IN_USE = "in-use"
     DETACHING = "detaching"
     REVERTING = "reverting"
+    #: Adopting a storage object made outside volumelib (``backend.manage``).
+    MANAGING = "managing"
+    ERROR_MANAGING = "error_managing"
+    #: Forgetting the record, keeping the data (``vol.unmanage()``).
+    UNMANAGING = "unmanaging"
+    #: Moving to another backend (``vol.migrate()``, a retype that migrates).
+    MIGRATING = "migrating"
+    #: Changing type in place (``vol.retype()``).
+    RETYPING = "retyping"
 
     #: States an interrupted operation leaves behind; ``gc()`` reconciles them.
     TRANSITIONAL = frozenset({CREATING, DELETING, EXTENDING, ATTACHING, DETACHING,
-                              REVERTING})
+                              REVERTING, MANAGING, UNMANAGING, MIGRATING, RETYPING})
 
 
 #: Fields every stored resource has: when it was made and changed, and soft deletion.

@@ -35,7 +35,7 @@ def get_volume_type(store: PersistenceDriverBase, name_or_id: str) -> VolumeType
     """The stored type called ``name_or_id`` (or with that id).
 
     Raises:
-        NotFound: no such type.
+        VolumeTypeNotFound: (a ``NotFound``) no such type.
     """
     found = store.get_volume_types(name=name_or_id)
     if not found:
@@ -44,7 +44,7 @@ def get_volume_type(store: PersistenceDriverBase, name_or_id: str) -> VolumeType
         except exc.InvalidId:
             found = []
     if not found:
-        raise exc.NotFound(resource=f"volume type {name_or_id!r}")
+        raise exc.VolumeTypeNotFound(volume_type=name_or_id)
     return found[0]
 
 

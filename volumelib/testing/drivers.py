@@ -28,11 +28,14 @@ import volumelib
 from volumelib import exceptions as exc
 from volumelib.drivers.types import Capability
 from volumelib.testing import not_applicable, require_capabilities
+from volumelib.testing.moves import (AllocationMapTests, ManageSnapshotTests, ManageTests,
+                                     MigrationTests, RetypeTests)
 
 __all__ = ["DriverFixtures", "DriverSuite", "VolumeTests", "SizeTests", "is_known", "SnapshotTests", "CloneTests",
            "RevertTests", "ConnectionTests", "LocalAttachTests", "StatsTests",
            "GcTests", "SerializationTests", "BadInputTests", "GroupTests",
-           "AttachedDevice", "through_attach"]
+           "AttachedDevice", "through_attach", "ManageTests", "ManageSnapshotTests",
+           "MigrationTests", "RetypeTests", "AllocationMapTests"]
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -672,5 +675,8 @@ class GroupTests:
 class DriverSuite(VolumeTests, BadInputTests, SnapshotTests, SizeTests, CloneTests,
                   RevertTests,
                   ConnectionTests, LocalAttachTests, StatsTests, GcTests,
-                  SerializationTests, GroupTests):
+                  SerializationTests, GroupTests,
+                  # Manage, retype, migration, allocation map: volumelib/testing/moves.py
+                  ManageTests, ManageSnapshotTests, MigrationTests, RetypeTests,
+                  AllocationMapTests):
     """Every conformance test."""
