@@ -79,6 +79,12 @@ class Capability(str, enum.Enum):
         return self.value
 
 
+#: A driver's answer to a create or an export: ``provider_location``, ``provider_id``
+#: and (volumes only) ``provider_auth`` to save on the resource, or ``None``. Other
+#: keys are ignored.
+ModelUpdate = Mapping[str, Any] | None
+
+
 def _plain(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 

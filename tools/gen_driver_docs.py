@@ -61,11 +61,18 @@ def render() -> str:
 
 def spi_members() -> list[tuple[str, Any]]:
     """``(name, attribute)`` of what ``VolumeDriver`` defines for vendors, in source
-    order: ``__init__``, then every public method, property and classmethod."""
+    order: ``__init__``, then every public method, property and classmethod of the
+    class itself, then of the interfaces it is made of (the consistency-group and the
+    manage/migrate methods, in modules of their own)."""
     from volumelib.drivers.base import VolumeDriver
 
-    return [(name, attr) for name, attr in vars(VolumeDriver).items()
-            if name == "__init__" or (not name.startswith("_") and _function(attr))]
+    members: list[tuple[str, Any]] = []
+    for cls in VolumeDriver.__mro__:
+        if not cls.__module__.startswith("volumelib.drivers"):
+            continue
+        members += [(name, attr) for name, attr in vars(cls).items()
+                    if name == "__init__" or (not name.startswith("_") and _function(attr))]
+    return members
 
 
 def _function(attr: Any) -> Callable[..., Any] | None:
