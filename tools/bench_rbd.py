@@ -314,7 +314,7 @@ def against_cinderlib(cluster: CephCluster, config: dict[str, Any], rounds: int,
                       anchor_python: str, out: IO[str]) -> list[dict[str, Any]]:
     """Interleaved rounds of both sides in both modes; prints JSON lines to ``out``
     and returns the per-workload summary lines."""
-    keyring = cluster.add_pool(CINDERLIB_POOL, CINDERLIB_POOL)
+    keyring = cluster.add_pool_for(CINDERLIB_POOL, CINDERLIB_POOL)
     workdir = tempfile.mkdtemp(prefix="bench-rbd-cinderlib-")
     worker = CinderlibWorker(anchor_python, workdir)
     backends: dict[bool, Any] = {}

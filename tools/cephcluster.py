@@ -338,12 +338,12 @@ osd_crush_update_on_start = true
                   "--osd-uuid", osd_uuid, timeout=120)
         self._start_daemon("osd.0", "ceph-osd", "-i", "0")
         self._wait_osd_up()
-        self.add_pool(self.pool, self.user)
+        self.add_pool_for(self.pool, self.user)
         self._state["created"] = True
         self._save(self._state_path, self._state)
         self._wait_capacity()
 
-    def add_pool(self, pool: str, user: str) -> str:
+    def add_pool_for(self, pool: str, user: str) -> str:
         """Create (if missing) and initialise an RBD pool of size 1, and a
         ``client.<user>`` with ``profile rbd`` on it whose keyring goes to
         ``<folder>/ceph.client.<user>.keyring`` (0600, where ``ceph.conf``'s ``keyring``
