@@ -11,7 +11,8 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── GroupSnapshotNotFound
      │    ├── BackendNotFound
      │    ├── PoolNotFound
-     │    └── KeyValueNotFound
+     │    ├── KeyValueNotFound
+     │    └── SubscriptionNotFound
      ├── InvalidArgument            bad size, name, id, metadata, config, JSON
      │    ├── InvalidSize
      │    ├── InvalidName
@@ -19,6 +20,10 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── InvalidConfig
      │    │    └── UnknownOption
      │    ├── InvalidPayload        what load() cannot turn into objects
+     │    ├── InvalidEventKind      an event kind that is not logged (events, subscriptions)
+     │    ├── InvalidSubscriber     a subscriber that is no callable nor http(s) URL
+     │    ├── InvalidTTL            a ttl that is no number of seconds > 0
+     │    ├── InvalidConfirmationToken  a subscription's confirmation token is wrong
      │    └── InsufficientCapacity  the backend has not the room for it
      ├── InvalidState              the resource is not in a state that allows it
      │    ├── VolumeInUse
@@ -37,6 +42,7 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      ├── LeaseError
      │    ├── NotLeased
      │    ├── LeaseExpired
+     │    ├── ClaimLost             an event claim another worker took over
      │    └── LeaseHeld
      │         └── ResourceBusy     another caller is operating on it (retryable)
      └── ImageError               (volumelib.image_cache.exceptions; each also derives
@@ -66,6 +72,7 @@ __all__ = [
     "BackendNotFound",
     "PoolNotFound",
     "KeyValueNotFound",
+    "SubscriptionNotFound",
     "InvalidArgument",
     "InvalidSize",
     "InvalidName",
@@ -73,6 +80,10 @@ __all__ = [
     "InvalidConfig",
     "UnknownOption",
     "InvalidPayload",
+    "InvalidEventKind",
+    "InvalidSubscriber",
+    "InvalidTTL",
+    "InvalidConfirmationToken",
     "InsufficientCapacity",
     "InvalidState",
     "VolumeInUse",
@@ -91,6 +102,7 @@ __all__ = [
     "LeaseError",
     "NotLeased",
     "LeaseExpired",
+    "ClaimLost",
     "LeaseHeld",
     "ResourceBusy",
 ]
@@ -163,6 +175,10 @@ class KeyValueNotFound(NotFound):
     msg_fmt = "Key %(key)s could not be found."
 
 
+class SubscriptionNotFound(NotFound):
+    msg_fmt = "Subscription %(subscription_id)s could not be found."
+
+
 # --- InvalidArgument ----------------------------------------------------------------
 
 class InvalidArgument(VolumelibError):
@@ -191,6 +207,22 @@ class UnknownOption(InvalidConfig):
 
 class InvalidPayload(InvalidArgument):
     msg_fmt = "Cannot load this data: %(reason)s"
+
+
+class InvalidEventKind(InvalidArgument):
+    msg_fmt = "%(kind)r is not a kind of event; known kinds: %(known)s"
+
+
+class InvalidSubscriber(InvalidArgument):
+    msg_fmt = "Invalid subscriber %(subscriber)s: %(reason)s"
+
+
+class InvalidTTL(InvalidArgument):
+    msg_fmt = "Invalid ttl %(ttl)r: %(reason)s"
+
+
+class InvalidConfirmationToken(InvalidArgument):
+    msg_fmt = "Wrong confirmation token for subscription %(subscription_id)s"
 
 
 class InsufficientCapacity(InvalidArgument):
@@ -278,6 +310,13 @@ class NotLeased(LeaseError):
 
 class LeaseExpired(LeaseError):
     msg_fmt = "The lease on %(resource_id)s expired at %(expires_at)s"
+
+
+class ClaimLost(LeaseError):
+    """The claim on an event ran out and another worker of the group took it over:
+    that worker handles the event now, so this one must not acknowledge it."""
+
+    msg_fmt = "The claim on %(resource_id)s was taken over by %(holder)s"
 
 
 class LeaseHeld(LeaseError):
