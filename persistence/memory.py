@@ -242,8 +242,7 @@ class MemoryPersistence(PersistenceDriverBase):
                 if (kinds is None or event.kind in kinds) \
                         and (resource_id is None or event.resource_id == resource_id) \
                         and (project_id is None or event.project_id == project_id):
-                    found.append(Event(**{**event.__dict__,  # a payload of its own
-                                          "payload": dict(event.payload)}))
+                    found.append(Event(**event.values()))  # a payload of its own
                     if limit is not None and len(found) >= limit:
                         break
             return found

@@ -33,7 +33,8 @@ __all__ = ["Subscription", "shown_url"]
 
 LOG = logging.getLogger(__name__)
 
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@")
+#: A URL's user information (compiled on first use, not at import).
+_USERINFO = r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@"
 
 
 def shown_url(url: str | None) -> str | None:
@@ -41,7 +42,7 @@ def shown_url(url: str | None) -> str | None:
     or fragment (where webhook URLs often carry credentials)."""
     if url is None:
         return None
-    url = _USERINFO.sub(r"\1***@", url)
+    url = re.sub(_USERINFO, r"\1***@", url)
     for mark in ("?", "#"):
         if mark in url:
             url = url.split(mark, 1)[0] + mark + "***"
