@@ -414,9 +414,7 @@ class PersistenceDriverBase(EventLog, abc.ABC):
             self.reset_change_tracker(resource)
         elif logged:
             with self.transaction():
-                removed = self._remove_returning(kind, key)
-                if removed is not None and not removed.get("deleted"):
-                    self._log(kind, resource, "delete", removed.get("status"), removed)
+                self._remove_logged(kind, resource, key)
             object.__setattr__(resource, "_db_version", None)
         else:
             self._remove(kind, key)

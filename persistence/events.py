@@ -389,3 +389,23 @@ class EventLog:
         reason = resource.__dict__.pop("_event_reason", None)
         new = "deleted" if action == "delete" else values.get("status")
         self._emit(new_event(kind.name, action, values[kind.key], old, new, values, reason))
+
+    def _remove_logged(self, kind: Any, resource: Any, key: str) -> None:
+        """Hard-delete ``resource``'s row and log it. The object usually knows the row
+        as it is (it read or wrote that version: its status is the old status, its
+        fields the payload): then one compare-and-set delete does it. Otherwise (the
+        row changed since, or the object never read it) the row's own values are
+        taken as it is deleted."""
+        seen = resource.__dict__.get("_seen")
+        version = resource.__dict__.get("_db_version")
+        if seen is not None and version is not None and seen[0] == version:
+            try:
+                removed = self._remove_if(kind, key, version)  # type: ignore[attr-defined]
+                if removed:
+                    self._log(kind, resource, "delete", seen[1])
+                return
+            except exc.ConcurrentModification:
+                pass  # changed since: delete what is there now, with its values
+        removed = self._remove_returning(kind, key)  # type: ignore[attr-defined]
+        if removed is not None and not removed.get("deleted"):
+            self._log(kind, resource, "delete", removed.get("status"), removed)

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import time
+from json.encoder import encode_basestring_ascii as encode_basestring
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,7 +145,22 @@ def _sqlite_params(row: dict[str, Any]) -> tuple[Any, ...]:
                                                     t.minute, t.second, t.microsecond),
             row["kind"], row["resource_id"],
             row["action"], row["old_status"], row["new_status"], row["project_id"],
-            _dumps(payload) if payload else None)
+            _payload_json(payload) if payload else None)
+
+
+def _payload_json(payload: dict[str, Any]) -> str:
+    """``json.dumps(payload)``, the same text, for a flat mapping of strings and
+    integers in half the time (anything else goes to ``json.dumps``)."""
+    parts = []
+    for key, value in payload.items():
+        kind = type(value)
+        if kind is int:
+            parts.append(f"{encode_basestring(key)}: {value}")
+        elif kind is str:
+            parts.append(f"{encode_basestring(key)}: {encode_basestring(value)}")
+        else:
+            return _dumps(payload)
+    return "{" + ", ".join(parts) + "}"
 
 
 class SQLiteFileWaiter:
