@@ -84,6 +84,10 @@ class Event:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"an event is read-only ({name})")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and copy: a plain Event (a claim does not travel with it)
+        return Event, tuple(getattr(self, name) for name in Event.FIELDS)
+
     def values(self) -> dict[str, Any]:
         """The fields as a dict (the payload a copy), e.g. to build another event."""
         out = {name: getattr(self, name) for name in Event.FIELDS}

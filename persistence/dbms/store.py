@@ -562,13 +562,13 @@ class MemoryDBPersistence(DBPersistence):
     """The SQL store on a private in-memory SQLite database (gone when closed).
 
     Args:
-        soft_deletes: as for :class:`DBPersistence`.
+        soft_deletes, events: as for :class:`DBPersistence`.
     """
 
     name = "memory_dbms"
 
-    def __init__(self, soft_deletes: bool = False) -> None:
-        super().__init__("sqlite://", soft_deletes=soft_deletes)
+    def __init__(self, soft_deletes: bool = False, events: bool = True) -> None:
+        super().__init__("sqlite://", soft_deletes=soft_deletes, events=events)
 
 
 def _after(created: Any, ident: Any, created_at: Any, key: str) -> Any:

@@ -32,7 +32,6 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib import runtime
-from volumelib.control.events import watch
 from volumelib.persistence.events import Event, check_kinds
 from volumelib.records.subscription import Subscription, shown_url
 from volumelib.versioned import utcnow
@@ -313,15 +312,21 @@ class LocalSubscription:
         """Nothing to confirm: a callable is trusted."""
 
     def _run(self) -> None:
+        store = self._store
+        project = self.options.get("project_id")
         try:
-            while not self._stop.is_set() and not self.is_expired():
-                for event in watch(since=self.position, timeout=0.5,
-                                   persistence=self._store):
-                    if self._stop.is_set():
-                        return
-                    if self.matches(event):
+            with store.event_waiter() as waiter:
+                while not self._stop.is_set() and not self.is_expired():
+                    page = store.list_events(since=self.position, limit=100,
+                                             kinds=self.kinds or None, project_id=project)
+                    for event in page:
+                        if self._stop.is_set():
+                            return
                         self._deliver(event)
-                    self.position = event.id
+                        self.position = event.id
+                    self.position = max(self.position, page.marker or 0)
+                    if not page.more:
+                        waiter.wait(self.position, 0.5)  # then look at the stop flag
         except Exception:  # noqa: BLE001 - a dead thread must say why
             LOG.exception("subscription %s stopped", self.id)
         finally:
