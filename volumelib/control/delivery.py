@@ -15,9 +15,13 @@ For each subscription it serves, a pass:
    posts them one by one, oldest first. After each answered 2xx it stores
    ``position`` (that event's id) and ``delivered``. On a failure it stores
    ``last_error`` and tries the same event again later, after
-   :func:`~volumelib.control.subscriptions.backoff`, without holding up the other
-   subscriptions; after ``max_attempts`` failures it counts a dead letter and goes on
+   :func:`~volumelib.control.subscriptions.backoff`; meanwhile it serves the other
+   subscriptions. After ``max_attempts`` failures it counts a dead letter and goes on
    with the next event.
+
+One worker posts to one subscriber at a time: a subscriber that takes its whole
+``timeout`` to answer delays the others this worker serves by that long (run more
+workers, or give slow subscribers a short ``timeout``).
 
 Nothing is lost by a dying worker: ``position`` moves only after the subscriber
 answered, so the next worker posts again the event in flight (delivery is at least
