@@ -272,10 +272,17 @@ class EventLog:
 
     # -- primitives ---------------------------------------------------------------
 
-    def _emit(self, row: dict[str, Any]) -> None:
-        """Store a new event (a :func:`new_event` row), numbered after every event
-        committed before, as part of the current transaction: committed with it, or
-        never. Called inside ``transaction()`` only."""
+    def _emit(self, kind: str, action: str, resource_id: str, old_status: Any,
+              new_status: Any, values: Mapping[str, Any], reason: str | None) -> None:
+        """Store a new event (what :func:`new_event` makes of these arguments),
+        numbered after every event committed before, as part of the current
+        transaction: committed with it, or never. Called inside ``transaction()``
+        only.
+
+        Args:
+            values: the resource's field values (for ``project_id`` and the payload).
+            reason: an error reason for the payload, or ``None``.
+        """
         raise NotImplementedError
 
     def _event_rows(self, since: int, limit: int | None, kinds: tuple[str, ...] | None,
@@ -390,9 +397,9 @@ class EventLog:
         error reason the operation left on the object (``_event_reason``, see
         ``StoredObject._settle``) goes into the payload."""
         values = resource._values if values is None else values
-        reason = resource.__dict__.pop("_event_reason", None)
-        new = "deleted" if action == "delete" else values.get("status")
-        self._emit(new_event(kind.name, action, values[kind.key], old, new, values, reason))
+        self._emit(kind.name, action, values[kind.key], old,
+                   "deleted" if action == "delete" else values.get("status"), values,
+                   resource.__dict__.pop("_event_reason", None))
 
     def _remove_logged(self, kind: Any, resource: Any, key: str) -> None:
         """Hard-delete ``resource``'s row and log it. The object usually knows the row

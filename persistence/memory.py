@@ -21,7 +21,7 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.persistence.base import Kind, PersistenceDriverBase, name_matches
-from volumelib.persistence.events import Event
+from volumelib.persistence.events import Event, new_event
 
 __all__ = ["MemoryPersistence"]
 
@@ -219,11 +219,13 @@ class MemoryPersistence(PersistenceDriverBase):
 
     # -- the event log ------------------------------------------------------------------
 
-    def _emit(self, row: dict[str, Any]) -> None:
+    def _emit(self, kind: str, action: str, resource_id: str, old_status: Any,
+              new_status: Any, values: Mapping[str, Any], reason: str | None) -> None:
         pending = getattr(self._local, "events", None)
         if pending is None:
             raise exc.PersistenceError(reason="an event is written inside a transaction")
-        pending.append(row)
+        pending.append(new_event(kind, action, resource_id, old_status, new_status,
+                                 values, reason))
 
     def _append_events(self, rows: list[dict[str, Any]]) -> None:
         """Number and keep a committed transaction's events (the lock is held)."""

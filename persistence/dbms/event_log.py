@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from volumelib import exceptions as exc
 from volumelib.persistence.dbms import schema
-from volumelib.persistence.events import Event
+from volumelib.persistence.events import PAYLOAD_FIELDS, REASON_LIMIT, Event, new_event
 
 __all__ = ["EventSQL", "PostgresListener", "SQLiteFileWaiter", "CHANNEL"]
 
@@ -82,12 +82,25 @@ class EventSQL:
             self.trim_before = self.trim_before.where(
                 table.c.id < sa.select(sa.func.max(table.c.id)).scalar_subquery())
 
-    def write(self, conn: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert a transaction's events, numbered after every committed one, on
-        ``conn`` (whose transaction commits next)."""
+    def row(self, kind: str, action: str, resource_id: str, old_status: Any,
+            new_status: Any, values: Any, reason: str | None) -> Any:
+        """A new event as :meth:`write` takes it: on SQLite, the parameters of the
+        insert, made at once (no dict in between); elsewhere a :func:`new_event`
+        row."""
+        if self.take is not None:
+            return new_event(kind, action, resource_id, old_status, new_status, values,
+                             reason)
+        t = datetime.datetime.now(_UTC)
+        return ("%04d-%02d-%02d %02d:%02d:%02d.%06d" % (t.year, t.month, t.day, t.hour,
+                                                        t.minute, t.second, t.microsecond),
+                kind, resource_id, action, old_status, new_status, values.get("project_id"),
+                _payload_json(kind, values, reason))
+
+    def write(self, conn: Any, rows: list[Any]) -> None:
+        """Insert a transaction's events (:meth:`row`), numbered after every
+        committed one, on ``conn`` (whose transaction commits next)."""
         if self.take is None:  # SQLite, see the module docstring
-            conn.connection.dbapi_connection.executemany(
-                self.sqlite_insert, [_sqlite_params(r) for r in rows])
+            conn.connection.dbapi_connection.executemany(self.sqlite_insert, rows)
             return
         if self.take is not None:
             n = len(rows)
@@ -134,33 +147,26 @@ class EventSQL:
         return int(conn.execute(self.trim_before, {"before": before}).rowcount or 0)
 
 
-def _sqlite_params(row: dict[str, Any]) -> tuple[Any, ...]:
-    """An event row as the ``sqlite3`` parameters of :attr:`EventSQL.sqlite_insert`,
-    in SQLAlchemy's SQLite formats (naive UTC datetime text, JSON text)."""
-    t = row["time"]
-    if t.tzinfo is not _UTC and t.tzinfo is not None:
-        t = t.astimezone(_UTC)
-    payload = row["payload"]
-    return ("%04d-%02d-%02d %02d:%02d:%02d.%06d" % (t.year, t.month, t.day, t.hour,
-                                                    t.minute, t.second, t.microsecond),
-            row["kind"], row["resource_id"],
-            row["action"], row["old_status"], row["new_status"], row["project_id"],
-            _payload_json(payload) if payload else None)
-
-
-def _payload_json(payload: dict[str, Any]) -> str:
-    """``json.dumps(payload)``, the same text, for a flat mapping of strings and
-    integers in half the time (anything else goes to ``json.dumps``)."""
+def _payload_json(kind: str, values: Any, reason: str | None) -> str | None:
+    """The JSON text of the payload :func:`new_event` makes (the same text
+    ``json.dumps`` gives), made straight from the resource's values: a flat mapping of
+    strings and integers needs no encoder (anything else goes to ``json.dumps``)."""
     parts = []
-    for key, value in payload.items():
-        kind = type(value)
-        if kind is int:
-            parts.append(f"{encode_basestring(key)}: {value}")
-        elif kind is str:
-            parts.append(f"{encode_basestring(key)}: {encode_basestring(value)}")
+    for name in PAYLOAD_FIELDS[kind]:
+        value = values.get(name)
+        if value is None:
+            continue
+        kind_of_value = type(value)
+        if kind_of_value is int:
+            parts.append(f'"{name}": {value}')
+        elif kind_of_value is str:
+            parts.append(f'"{name}": {encode_basestring(value)}')
         else:
+            payload = new_event(kind, "", "", None, None, values, reason)["payload"]
             return _dumps(payload)
-    return "{" + ", ".join(parts) + "}"
+    if reason:
+        parts.append(f'"reason": {encode_basestring(reason[:REASON_LIMIT])}')
+    return "{" + ", ".join(parts) + "}" if parts else None
 
 
 class SQLiteFileWaiter:

@@ -78,6 +78,23 @@ class _NoLock:
         return None
 
 
+class _Joined:
+    """The connection of the transaction a block runs in (what a primitive or a
+    nested ``transaction()`` gets inside one). A plain object, not a generator: the
+    statements a transaction runs cost no more than themselves."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        return self.conn
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
 class _ClosedEngine:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -236,20 +253,23 @@ class DBPersistence(PersistenceDriverBase):
 
     # -- transactions ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """See :meth:`PersistenceDriverBase.transaction`: one database transaction
         (one connection, one commit) for every primitive this thread calls in the
         block; nested blocks join it."""
-        if getattr(self._local, "conn", None) is not None:
-            yield
-            return
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return _Joined(conn)
+        return self._new_transaction()
+
+    @contextlib.contextmanager
+    def _new_transaction(self) -> Iterator[Any]:
         try:
             with self._lock, self._engine.begin() as conn:
                 self._local.conn = conn
                 self._local.events = pending = []
                 try:
-                    yield
+                    yield conn
                     if pending:  # last, so the numbering lock is held briefly
                         self._events_sql.write(conn, pending)
                 finally:
@@ -258,22 +278,21 @@ class DBPersistence(PersistenceDriverBase):
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, "committing") from e
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[Any]:
+    def _reading(self) -> contextlib.AbstractContextManager[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            yield conn
-            return
-        with self._lock, self._engine.connect() as conn:
-            yield conn
+            return _Joined(conn)
+        return self._connected(self._engine.connect)
+
+    def _writing(self) -> contextlib.AbstractContextManager[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return _Joined(conn)
+        return self._connected(self._engine.begin)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Any]:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        with self._lock, self._engine.begin() as conn:
+    def _connected(self, how: Any) -> Iterator[Any]:
+        with self._lock, how() as conn:
             yield conn
 
     # -- primitives ----------------------------------------------------------------------
@@ -502,11 +521,13 @@ class DBPersistence(PersistenceDriverBase):
 
     # -- the event log (see the module docstring) ------------------------------------------
 
-    def _emit(self, row: dict[str, Any]) -> None:
+    def _emit(self, kind: str, action: str, resource_id: str, old_status: Any,
+              new_status: Any, values: Mapping[str, Any], reason: str | None) -> None:
         pending = getattr(self._local, "events", None)
         if pending is None:
             raise exc.PersistenceError(reason="an event is written inside a transaction")
-        pending.append(row)
+        pending.append(self._events_sql.row(kind, action, resource_id, old_status,
+                                            new_status, values, reason))
 
     def _event_rows(self, since: int, limit: int | None, kinds: tuple[str, ...] | None,
                     resource_id: str | None, project_id: str | None) -> list[Any]:
