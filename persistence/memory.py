@@ -47,8 +47,9 @@ class MemoryPersistence(PersistenceDriverBase):
         self._lock = threading.RLock()
         self._local = threading.local()
         self._tables: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
-        #: The event log, oldest first, and its ids (for bisecting).
-        self._events: list[Event] = []
+        #: The event log, oldest first (the rows :func:`new_event` made: events
+        #: are built when read, the rarer thing), and its ids (for bisecting).
+        self._events: list[dict[str, Any]] = []
         self._event_ids: list[int] = []
         self._last_event = 0
         self._new_events = threading.Condition(self._lock)
@@ -57,13 +58,15 @@ class MemoryPersistence(PersistenceDriverBase):
         self._indexes: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
             kind: {name: {} for name in names} for kind, names in _INDEXED.items()}
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """The store's lock for the whole block (other threads wait), and on an
         exception every row the block wrote is put back as it was."""
         if getattr(self._local, "undo", None) is not None:
-            yield
-            return
+            return _JOINED  # inside one already: no generator for a nested block
+        return self._new_transaction()
+
+    @contextlib.contextmanager
+    def _new_transaction(self) -> Iterator[None]:
         with self._lock:
             undo: list[tuple[str, str, tuple[int, dict[str, Any]] | None]] = []
             self._local.undo = undo
@@ -231,7 +234,8 @@ class MemoryPersistence(PersistenceDriverBase):
         """Number and keep a committed transaction's events (the lock is held)."""
         for row in rows:
             self._last_event += 1
-            self._events.append(Event(id=self._last_event, **row))
+            row["id"] = self._last_event
+            self._events.append(row)
             self._event_ids.append(self._last_event)
         self._new_events.notify_all()
 
@@ -240,11 +244,11 @@ class MemoryPersistence(PersistenceDriverBase):
         with self._lock:
             start = bisect.bisect_right(self._event_ids, since)
             found: list[Event] = []
-            for event in self._events[start:]:
-                if (kinds is None or event.kind in kinds) \
-                        and (resource_id is None or event.resource_id == resource_id) \
-                        and (project_id is None or event.project_id == project_id):
-                    found.append(Event(**event.values()))  # a payload of its own
+            for row in self._events[start:]:
+                if (kinds is None or row["kind"] in kinds) \
+                        and (resource_id is None or row["resource_id"] == resource_id) \
+                        and (project_id is None or row["project_id"] == project_id):
+                    found.append(Event(**{**row, "payload": dict(row["payload"])}))
                     if limit is not None and len(found) >= limit:
                         break
             return found
@@ -255,7 +259,7 @@ class MemoryPersistence(PersistenceDriverBase):
 
     def _trim_events(self, before: datetime.datetime) -> int:
         with self._lock:
-            keep = next((i for i, e in enumerate(self._events) if e.time >= before),
+            keep = next((i for i, e in enumerate(self._events) if e["time"] >= before),
                         len(self._events))
             del self._events[:keep]
             del self._event_ids[:keep]
@@ -267,6 +271,10 @@ class MemoryPersistence(PersistenceDriverBase):
 
     def __repr__(self) -> str:
         return f"<MemoryPersistence {id(self):#x}>"
+
+
+#: The context manager of a block inside a transaction already.
+_JOINED = contextlib.nullcontext()
 
 
 class _MemoryWaiter:
