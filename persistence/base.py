@@ -353,7 +353,9 @@ class PersistenceDriverBase(EventLog, abc.ABC):
                 self._write(kind, resource, changed, None)
                 self._log(kind, resource, "create", None)
                 return
-            old = self._stored_status(kind, resource, version)
+            seen = state.get("_seen")
+            old = seen[1] if seen is not None and seen[0] == version \
+                else self._stored_status(kind, resource, version)
             self._write(kind, resource, changed, version)
             if old != resource._values.get("status"):
                 self._log(kind, resource, "update", old)

@@ -42,7 +42,6 @@ LOG = logging.getLogger(__name__)
 
 #: The PostgreSQL notification channel of new events.
 CHANNEL = "volumelib_events"
-_UTC = datetime.timezone.utc
 _dumps = json.dumps
 
 #: Longest wait on a notification before asking the database again (a safety net
@@ -90,11 +89,8 @@ class EventSQL:
         if self.take is not None:
             return new_event(kind, action, resource_id, old_status, new_status, values,
                              reason)
-        t = datetime.datetime.now(_UTC)
-        return ("%04d-%02d-%02d %02d:%02d:%02d.%06d" % (t.year, t.month, t.day, t.hour,
-                                                        t.minute, t.second, t.microsecond),
-                kind, resource_id, action, old_status, new_status, values.get("project_id"),
-                _payload_json(kind, values, reason))
+        return (_sqlite_now(), kind, resource_id, action, old_status, new_status,
+                values.get("project_id"), _payload_json(kind, values, reason))
 
     def write(self, conn: Any, rows: list[Any]) -> None:
         """Insert a transaction's events (:meth:`row`), numbered after every
@@ -145,6 +141,23 @@ class EventSQL:
     def trim(self, conn: Any, before: datetime.datetime) -> int:
         """Delete the events written before ``before``; how many."""
         return int(conn.execute(self.trim_before, {"before": before}).rowcount or 0)
+
+
+#: ``(second, "YYYY-MM-DD HH:MM:SS")`` of the last event's time (one tuple, so a
+#: thread never sees the second of one and the text of another).
+_second: tuple[int, str] = (-1, "")
+
+
+def _sqlite_now() -> str:
+    """Now in UTC as SQLAlchemy stores datetimes in SQLite
+    (``YYYY-MM-DD HH:MM:SS.ffffff``); the text of the second is made once a second."""
+    global _second
+    sec, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    known, text = _second
+    if known != sec:
+        text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
+        _second = (sec, text)
+    return "%s.%06d" % (text, micro)
 
 
 def _payload_json(kind: str, values: Any, reason: str | None) -> str | None:
