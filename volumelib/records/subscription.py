@@ -22,7 +22,6 @@ import datetime
 import hmac
 import logging
 import re
-from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.persistence.events import Event
