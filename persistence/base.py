@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from volumelib import exceptions as exc
 from volumelib.image_cache import volume_cache
+from volumelib.persistence.events import EventLog
 from volumelib.versioned import VersionedObject, registry, utcnow
 
 # What the getters return: the stored object classes registered under each kind's
@@ -46,13 +47,15 @@ class Kind:
 
     def __init__(self, name: str, class_name: str, key: str = "id",
                  not_found: type[exc.NotFound] = exc.NotFound, not_found_arg: str = "id",
-                 soft_delete: bool = True) -> None:
+                 soft_delete: bool = True, events: bool = False) -> None:
         self.name = name
         self.class_name = class_name
         self.key = key
         self.not_found = not_found
         self.not_found_arg = not_found_arg
         self.soft_delete = soft_delete
+        #: Its creates, status changes and deletes go to the event log.
+        self.events = events
 
     @property
     def cls(self) -> type[VersionedObject]:
@@ -69,14 +72,16 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("volume", "Volume", not_found=exc.VolumeNotFound, not_found_arg="volume_id"),
+    Kind("volume", "Volume", not_found=exc.VolumeNotFound, not_found_arg="volume_id",
+         events=True),
     Kind("snapshot", "Snapshot", not_found=exc.SnapshotNotFound,
-         not_found_arg="snapshot_id"),
+         not_found_arg="snapshot_id", events=True),
     Kind("connection", "Connection", not_found=exc.ConnectionNotFound,
-         not_found_arg="connection_id"),
-    Kind("group", "Group", not_found=exc.GroupNotFound, not_found_arg="group_id"),
+         not_found_arg="connection_id", events=True),
+    Kind("group", "Group", not_found=exc.GroupNotFound, not_found_arg="group_id",
+         events=True),
     Kind("group_snapshot", "GroupSnapshot", not_found=exc.GroupSnapshotNotFound,
-         not_found_arg="group_snapshot_id"),
+         not_found_arg="group_snapshot_id", events=True),
     Kind("volume_type", "VolumeType", soft_delete=False),
     Kind("key_value", "KeyValue", key="key", not_found=exc.KeyValueNotFound,
          not_found_arg="key", soft_delete=False),
@@ -85,6 +90,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          not_found_arg="pool_name", soft_delete=False),
     Kind("lease", "Lease", soft_delete=False),
     Kind("quota", "Quota", soft_delete=False),
+    # Where events are delivered (volumelib.records.subscription).
+    Kind("subscription", "Subscription", not_found=exc.SubscriptionNotFound,
+         not_found_arg="subscription_id", soft_delete=False),
 )}
 
 _CLASS_TO_KIND = {k.class_name: k for k in KINDS.values()}
@@ -131,10 +139,13 @@ def kind_of(resource: VersionedObject | type[VersionedObject]) -> Kind:
             reason=f"{type(resource).__name__} is not something a store keeps") from None
 
 
-class PersistenceDriverBase(abc.ABC):
+class PersistenceDriverBase(EventLog, abc.ABC):
     """Base of every store. See the module docstring for the rules.
 
     Args:
+        events: keep the event log (:mod:`volumelib.persistence.events`; stores that
+            can, default ``True``). ``False`` writes no events: nothing can watch,
+            claim or be delivered the changes of such a store.
         **kwargs: store specific; unknown ones raise ``InvalidPersistence``.
     """
 
@@ -143,7 +154,8 @@ class PersistenceDriverBase(abc.ABC):
     #: Keep deleted rows with ``deleted=True`` (hidden from reads).
     soft_deletes: bool = False
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, events: bool = True, **kwargs: Any) -> None:
+        self._events_on = bool(events)
         if kwargs:
             raise exc.InvalidPersistence(
                 f"store {self.name} does not take option(s) {', '.join(sorted(kwargs))}",
@@ -252,7 +264,10 @@ class PersistenceDriverBase(abc.ABC):
     def _build(self, kind: Kind, row: tuple[int, dict[str, Any]]) -> Any:
         version, values = row
         obj = kind.cls._from_values(values, version, exact=True)
-        obj.__dict__["_store"] = self
+        state = obj.__dict__
+        state["_store"] = self
+        if kind.events:  # the status at this version: the old status of its next event
+            state["_seen"] = (version, values.get("status"))
         return obj
 
     def _get(self, kind: Kind, **filters: Any) -> list[Any]:
@@ -285,10 +300,16 @@ class PersistenceDriverBase(abc.ABC):
                                              f"{getattr(resource, kind.key)} is stored")
         if "created_at" in resource.fields and resource.created_at is None:
             resource.created_at = utcnow()
-        if not self._insert_if_absent(kind, resource.obj_values()):
-            return False
+        logged = kind.events and self.events_enabled
+        with self.transaction() if logged else contextlib.nullcontext():
+            if not self._insert_if_absent(kind, resource.obj_values()):
+                return False
+            if logged:
+                self._log(kind, resource, "create", None)
         state["_db_version"] = 1
         state["_store"] = self
+        if kind.events:
+            state["_seen"] = (1, resource._values.get("status"))  # type: ignore[attr-defined]
         resource.obj_reset_changes()
         return True
 
@@ -318,46 +339,85 @@ class PersistenceDriverBase(abc.ABC):
     def _set(self, resource: VersionedObject) -> None:
         kind = kind_of(resource)
         changed = resource.obj_get_changes()
-        version = resource.__dict__.get("_db_version")
+        state = resource.__dict__
+        version = state.get("_db_version")
         if version is not None and not changed:
             return
+        if not kind.events or not self.events_enabled \
+                or (version is not None and "status" not in changed):
+            self._write(kind, resource, changed, version)
+            return
+        # A create or a status change: its event is written in the same transaction.
+        with self.transaction():
+            if version is None:
+                self._write(kind, resource, changed, None)
+                self._log(kind, resource, "create", None)
+                return
+            seen = state.get("_seen")
+            old = seen[1] if seen is not None and seen[0] == version \
+                else self._stored_status(kind, resource, version)
+            self._write(kind, resource, changed, version)
+            if old != resource._values.get("status"):
+                self._log(kind, resource, "update", old)
+
+    def _write(self, kind: Kind, resource: VersionedObject, changed: dict[str, Any],
+               version: int | None) -> None:
+        """Insert (``version`` None) or compare-and-set update the changed fields."""
+        state = resource.__dict__
         now = utcnow()
         fields = resource.fields
         if version is None:
             if "created_at" in fields and resource.created_at is None:
                 resource.created_at = now
             new_version = self._insert(kind, resource.obj_values())
-            resource.__dict__["_db_version"] = new_version
-            resource.__dict__["_store"] = self
+            state["_db_version"] = new_version
+            state["_store"] = self
             resource.obj_reset_changes()
-            return
-        if "updated_at" in fields:
-            resource.updated_at = now
-            changed["updated_at"] = now
-        key = getattr(resource, kind.key)
-        new_version = self._update(kind, key, version, resource.obj_values(changed))
-        resource.__dict__["_db_version"] = new_version
-        resource.__dict__["_store"] = self
-        resource.obj_reset_changes(changed)  # the other fields did not change
+        else:
+            if "updated_at" in fields:
+                resource.updated_at = now
+                changed["updated_at"] = now
+            key = getattr(resource, kind.key)
+            new_version = self._update(kind, key, version, resource.obj_values(changed))
+            state["_db_version"] = new_version
+            state["_store"] = self
+            resource.obj_reset_changes(changed)  # the other fields did not change
+        if kind.events:
+            state["_seen"] = (new_version, resource._values.get("status"))
+
+    def _remove_returning(self, kind: Kind, key: str) -> dict[str, Any] | None:
+        """Delete the row and return its values (``None``: there was none). Generic
+        (a read, then :meth:`_remove`); stores may do it in one statement."""
+        rows = self._fetch(kind, {kind.key: key})
+        self._remove(kind, key)
+        return rows[0][1] if rows else None
 
     def _delete(self, resource: VersionedObject) -> None:
         kind = kind_of(resource)
         key = getattr(resource, kind.key)
+        logged = kind.events and self.events_enabled
         if self.soft_deletes and kind.soft_delete and "deleted" in resource.fields:
             resource.deleted = True
             if resource.deleted_at is None:
                 resource.deleted_at = utcnow()
             version = getattr(resource, "_db_version", None)
-            rows = self._fetch(kind, {kind.key: key})
-            if not rows:
-                return
-            if version is None:
-                version = rows[0][0]
-            changes = resource.obj_values(
-                set(self.get_changed_fields(resource)) | {"deleted", "deleted_at"})
-            new_version = self._update(kind, key, version, changes)
+            with self.transaction() if logged else contextlib.nullcontext():
+                rows = self._fetch(kind, {kind.key: key})
+                if not rows:
+                    return
+                if version is None:
+                    version = rows[0][0]
+                changes = resource.obj_values(
+                    set(self.get_changed_fields(resource)) | {"deleted", "deleted_at"})
+                new_version = self._update(kind, key, version, changes)
+                if logged:
+                    self._log(kind, resource, "delete", rows[0][1].get("status"))
             object.__setattr__(resource, "_db_version", new_version)
             self.reset_change_tracker(resource)
+        elif logged:
+            with self.transaction():
+                self._remove_logged(kind, resource, key)
+            object.__setattr__(resource, "_db_version", None)
         else:
             self._remove(kind, key)
             object.__setattr__(resource, "_db_version", None)
@@ -508,6 +568,18 @@ class PersistenceDriverBase(abc.ABC):
 
     def delete_quota(self, quota: Quota | str) -> None:
         self._remove(KINDS["quota"], quota if isinstance(quota, str) else quota.id)
+
+    def get_subscriptions(self, subscription_id: str | None = None) -> list[Any]:
+        """Event subscriptions (all, or one)."""
+        return self._get(KINDS["subscription"], id=subscription_id)
+
+    def set_subscription(self, subscription: Any) -> None:
+        self._set(subscription)
+
+    def delete_subscription(self, subscription: Any) -> None:
+        """Delete a subscription (an object or an id); missing: a no-op."""
+        self._remove(KINDS["subscription"], subscription if isinstance(subscription, str)
+                     else subscription.id)
 
     # -- change tracking -------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 Each instance has its own tables (no class-level dicts shared between instances),
 guarded by a lock, with the same versioned compare-and-set rules as the SQL stores.
+Its event log is a list in the instance; a transaction's events join it when the
+transaction ends well, and waiting watchers are woken at once.
 A row is never modified in place: an update stores a new row. So reads hand out the
 rows themselves, and the objects built from them copy what they may change
 (:meth:`volumelib.versioned.VersionedObject._from_values`).
@@ -9,13 +11,17 @@ rows themselves, and the objects built from them copy what they may change
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import datetime
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib.persistence.base import Kind, PersistenceDriverBase, name_matches
+from volumelib.persistence.events import Event, new_event
 
 __all__ = ["MemoryPersistence"]
 
@@ -34,29 +40,41 @@ class MemoryPersistence(PersistenceDriverBase):
     """In-process store. Fast, not durable, not shared between processes."""
 
     name = "memory"
+    keeps_events = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.RLock()
         self._local = threading.local()
         self._tables: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
+        #: The event log, oldest first (the rows :func:`new_event` made: events
+        #: are built when read, the rarer thing), and its ids (for bisecting).
+        self._events: list[dict[str, Any]] = []
+        self._event_ids: list[int] = []
+        self._last_event = 0
+        self._new_events = threading.Condition(self._lock)
         #: kind -> field -> value -> keys of the rows with that value (a dict used as
         #: an ordered set: reads return rows in the order they were written).
         self._indexes: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
             kind: {name: {} for name in names} for kind, names in _INDEXED.items()}
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """The store's lock for the whole block (other threads wait), and on an
         exception every row the block wrote is put back as it was."""
         if getattr(self._local, "undo", None) is not None:
-            yield
-            return
+            return _JOINED  # inside one already: no generator for a nested block
+        return self._new_transaction()
+
+    @contextlib.contextmanager
+    def _new_transaction(self) -> Iterator[None]:
         with self._lock:
             undo: list[tuple[str, str, tuple[int, dict[str, Any]] | None]] = []
             self._local.undo = undo
+            self._local.events = []
             try:
                 yield
+                if self._local.events:
+                    self._append_events(self._local.events)
             except BaseException:
                 for kind, key, before in reversed(undo):
                     table = self._tables.setdefault(kind, {})
@@ -68,6 +86,7 @@ class MemoryPersistence(PersistenceDriverBase):
                 raise
             finally:
                 self._local.undo = None
+                self._local.events = None
 
     def _remember(self, kind: str, key: str,
                   before: tuple[int, dict[str, Any]] | None) -> None:
@@ -160,6 +179,15 @@ class MemoryPersistence(PersistenceDriverBase):
                 self._index(kind.name, key, row[1], None)
                 self._remember(kind.name, key, row)
 
+    def _remove_returning(self, kind: Kind, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._table(kind).pop(key, None)
+            if row is None:
+                return None
+            self._index(kind.name, key, row[1], None)
+            self._remember(kind.name, key, row)
+            return row[1]
+
     def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
         with self._lock:
             table = self._table(kind)
@@ -192,5 +220,85 @@ class MemoryPersistence(PersistenceDriverBase):
                 rows = [r for r in rows if (r[1]["created_at"], r[1]["id"]) > pos]
             return rows if limit is None else rows[:limit]
 
+    # -- the event log ------------------------------------------------------------------
+
+    def _emit(self, kind: str, action: str, resource_id: str, old_status: Any,
+              new_status: Any, values: Mapping[str, Any], reason: str | None) -> None:
+        pending = getattr(self._local, "events", None)
+        if pending is None:
+            raise exc.PersistenceError(reason="an event is written inside a transaction")
+        pending.append(new_event(kind, action, resource_id, old_status, new_status,
+                                 values, reason))
+
+    def _append_events(self, rows: list[dict[str, Any]]) -> None:
+        """Number and keep a committed transaction's events (the lock is held)."""
+        for row in rows:
+            self._last_event += 1
+            row["id"] = self._last_event
+            self._events.append(row)
+            self._event_ids.append(self._last_event)
+        self._new_events.notify_all()
+
+    def _event_rows(self, since: int, limit: int | None, kinds: tuple[str, ...] | None,
+                    resource_id: str | None, project_id: str | None) -> list[Event]:
+        with self._lock:
+            start = bisect.bisect_right(self._event_ids, since)
+            found: list[Event] = []
+            for row in self._events[start:]:
+                if (kinds is None or row["kind"] in kinds) \
+                        and (resource_id is None or row["resource_id"] == resource_id) \
+                        and (project_id is None or row["project_id"] == project_id):
+                    found.append(Event(**{**row, "payload": dict(row["payload"])}))
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
+
+    def last_event_id(self) -> int:
+        self._require_events()
+        return self._last_event
+
+    def _trim_events(self, before: datetime.datetime) -> int:
+        with self._lock:
+            keep = next((i for i, e in enumerate(self._events) if e["time"] >= before),
+                        len(self._events))
+            del self._events[:keep]
+            del self._event_ids[:keep]
+            return keep
+
+    def event_waiter(self) -> Any:
+        self._require_events()
+        return _MemoryWaiter(self)
+
     def __repr__(self) -> str:
         return f"<MemoryPersistence {id(self):#x}>"
+
+
+#: The context manager of a block inside a transaction already.
+_JOINED = contextlib.nullcontext()
+
+
+class _MemoryWaiter:
+    """Waits on the store's condition: woken by the commit of new events."""
+
+    def __init__(self, store: MemoryPersistence) -> None:
+        self._store = store
+
+    def wait(self, since: int, timeout: float | None) -> bool:
+        store = self._store
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with store._new_events:
+            while store._last_event <= since:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                store._new_events.wait(left)
+            return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> _MemoryWaiter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

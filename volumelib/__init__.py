@@ -21,9 +21,18 @@ from typing import Any
 from volumelib import brick, exceptions, runtime
 from volumelib._version import __version__
 from volumelib.backend import Backend
+from volumelib.control.claims import ClaimedEvent, claim
+from volumelib.control.events import events, watch
 from volumelib.control.leases import LeaseManager
 from volumelib.control.plane import ControlPlane
 from volumelib.control.quotas import QuotaManager
+from volumelib.control.subscriptions import (
+    LocalSubscription,
+    get_subscription,
+    list_subscriptions,
+    subscribe,
+    unsubscribe,
+)
 from volumelib.exceptions import *  # noqa: F403 - the exception tree is public API
 from volumelib.image_cache.exceptions import (
     ChecksumMismatch,
@@ -46,10 +55,12 @@ from volumelib.objects import (
     Quota,
     Snapshot,
     Status,
+    Subscription,
     Volume,
     VolumeType,
 )
 from volumelib.persistence.base import PersistenceDriverBase
+from volumelib.persistence.events import Event, EventPage
 from volumelib.runtime import setup
 from volumelib.serialization import dump, dumps, load
 
@@ -106,6 +117,18 @@ __all__ = [
     "get_persistence",
     "leases",
     "quotas",
+    "events",
+    "watch",
+    "claim",
+    "subscribe",
+    "unsubscribe",
+    "get_subscription",
+    "list_subscriptions",
+    "Event",
+    "EventPage",
+    "ClaimedEvent",
+    "Subscription",
+    "LocalSubscription",
     "exceptions",
     *exceptions.__all__,
     "ImageError", "ImageNotFound", "ImageNotCached", "CorruptImage", "ChecksumMismatch",

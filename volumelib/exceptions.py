@@ -13,7 +13,8 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── PoolNotFound
      │    ├── KeyValueNotFound
      │    ├── VolumeTypeNotFound
-     │    └── ReferenceNotFound     no storage object answers a manage reference
+     │    ├── ReferenceNotFound     no storage object answers a manage reference
+     │    └── SubscriptionNotFound
      ├── InvalidArgument            bad size, name, id, metadata, config, JSON
      │    ├── InvalidSize
      │    ├── InvalidName
@@ -21,9 +22,13 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      │    ├── InvalidConfig
      │    │    └── UnknownOption
      │    ├── InvalidPayload        what load() cannot turn into objects
-     │    ├── InsufficientCapacity  the backend has not the room for it
      │    ├── InvalidReference      a manage reference of the wrong shape
-     │    └── MigrationRequired     a retype needs a migration that the policy forbids
+     │    ├── MigrationRequired     a retype needs a migration that the policy forbids
+     │    ├── InvalidEventKind      an event kind that is not logged (events, subscriptions)
+     │    ├── InvalidSubscriber     a subscriber that is no callable nor http(s) URL
+     │    ├── InvalidTTL            a ttl that is no number of seconds > 0
+     │    ├── InvalidConfirmationToken  a subscription's confirmation token is wrong
+     │    └── InsufficientCapacity  the backend has not the room for it
      ├── InvalidState              the resource is not in a state that allows it
      │    ├── VolumeInUse
      │    ├── HasSnapshots
@@ -43,6 +48,7 @@ Everything volumelib raises on purpose derives from :class:`VolumelibError`::
      ├── LeaseError
      │    ├── NotLeased
      │    ├── LeaseExpired
+     │    ├── ClaimLost             an event claim another worker took over
      │    └── LeaseHeld
      │         └── ResourceBusy     another caller is operating on it (retryable)
      └── ImageError               (volumelib.image_cache.exceptions; each also derives
@@ -74,6 +80,7 @@ __all__ = [
     "KeyValueNotFound",
     "VolumeTypeNotFound",
     "ReferenceNotFound",
+    "SubscriptionNotFound",
     "InvalidArgument",
     "InvalidSize",
     "InvalidName",
@@ -81,6 +88,10 @@ __all__ = [
     "InvalidConfig",
     "UnknownOption",
     "InvalidPayload",
+    "InvalidEventKind",
+    "InvalidSubscriber",
+    "InvalidTTL",
+    "InvalidConfirmationToken",
     "InsufficientCapacity",
     "InvalidReference",
     "MigrationRequired",
@@ -103,6 +114,7 @@ __all__ = [
     "LeaseError",
     "NotLeased",
     "LeaseExpired",
+    "ClaimLost",
     "LeaseHeld",
     "ResourceBusy",
 ]
@@ -183,6 +195,8 @@ class ReferenceNotFound(NotFound):
     """``backend.manage(reference)``: the backend has no such storage object."""
 
     msg_fmt = "Backend %(backend_name)s has no storage object %(reference)s to manage"
+class SubscriptionNotFound(NotFound):
+    msg_fmt = "Subscription %(subscription_id)s could not be found."
 
 
 # --- InvalidArgument ----------------------------------------------------------------
@@ -213,6 +227,22 @@ class UnknownOption(InvalidConfig):
 
 class InvalidPayload(InvalidArgument):
     msg_fmt = "Cannot load this data: %(reason)s"
+
+
+class InvalidEventKind(InvalidArgument):
+    msg_fmt = "%(kind)r is not a kind of event; known kinds: %(known)s"
+
+
+class InvalidSubscriber(InvalidArgument):
+    msg_fmt = "Invalid subscriber %(subscriber)s: %(reason)s"
+
+
+class InvalidTTL(InvalidArgument):
+    msg_fmt = "Invalid ttl %(ttl)r: %(reason)s"
+
+
+class InvalidConfirmationToken(InvalidArgument):
+    msg_fmt = "Wrong confirmation token for subscription %(subscription_id)s"
 
 
 class InsufficientCapacity(InvalidArgument):
@@ -329,6 +359,13 @@ class NotLeased(LeaseError):
 
 class LeaseExpired(LeaseError):
     msg_fmt = "The lease on %(resource_id)s expired at %(expires_at)s"
+
+
+class ClaimLost(LeaseError):
+    """The claim on an event ran out and another worker of the group took it over:
+    that worker handles the event now, so this one must not acknowledge it."""
+
+    msg_fmt = "The claim on %(resource_id)s was taken over by %(holder)s"
 
 
 class LeaseHeld(LeaseError):

@@ -41,6 +41,8 @@ class Settings:
     operation_lease_ttl: float = 30.0
     #: Leases on a resource that may expire without release before it goes to ``error``.
     lease_retry_budget: int = 3
+    #: Seconds events are kept in the event log before ``gc()`` trims them.
+    event_ttl: float = 7 * 24 * 3600.0
 
 
 _lock = threading.RLock()
@@ -51,7 +53,8 @@ _backends: weakref.WeakValueDictionary[str, BackendLike] = weakref.WeakValueDict
 def setup(persistence_config: Any = None, project_id: str | None = None,
           user_id: str | None = None, file_locks_path: str | None = None,
           fail_on_missing_backend: bool = True, host: str | None = None,
-          operation_lease_ttl: float = 30.0, lease_retry_budget: int = 3) -> Settings:
+          operation_lease_ttl: float = 30.0, lease_retry_budget: int = 3,
+          event_ttl: float = 7 * 24 * 3600.0) -> Settings:
     """Choose the store and the identity used by objects created from now on.
 
     Args:
@@ -69,11 +72,13 @@ def setup(persistence_config: Any = None, project_id: str | None = None,
         lease_retry_budget: leases on one resource that may run out without release
             (crashed holders) before the resource is moved to ``error``; 0: never.
             See :mod:`volumelib.control.leases`.
+        event_ttl: seconds the event log keeps an event; ``gc()`` trims older ones
+            (default a week). See :mod:`volumelib.control.events`.
 
     Raises:
         InvalidPersistence: the config names no store.
-        InvalidConfig: a bad ``file_locks_path``, ``operation_lease_ttl`` or
-            ``lease_retry_budget``; nothing changed.
+        InvalidConfig: a bad ``file_locks_path``, ``operation_lease_ttl``,
+            ``lease_retry_budget`` or ``event_ttl``; nothing changed.
     """
     if file_locks_path is not None and not isinstance(file_locks_path, str):
         raise exc.InvalidConfig(reason=f"file_locks_path must be a path, not {file_locks_path!r}")
@@ -85,6 +90,9 @@ def setup(persistence_config: Any = None, project_id: str | None = None,
             or lease_retry_budget < 0:
         raise exc.InvalidConfig(reason=f"lease_retry_budget must be an integer >= 0, not "
                                        f"{lease_retry_budget!r}")
+    if isinstance(event_ttl, bool) or not isinstance(event_ttl, (int, float)) \
+            or not 0 < event_ttl < float("inf"):
+        raise exc.InvalidConfig(reason=f"event_ttl must be seconds > 0, not {event_ttl!r}")
     store = persistence_setup(persistence_config)
     with _lock:
         _settings.persistence = store
@@ -94,6 +102,7 @@ def setup(persistence_config: Any = None, project_id: str | None = None,
         _settings.fail_on_missing_backend = bool(fail_on_missing_backend)
         _settings.operation_lease_ttl = float(operation_lease_ttl)
         _settings.lease_retry_budget = lease_retry_budget
+        _settings.event_ttl = float(event_ttl)
         if host:
             _settings.host = host
     LOG.debug("volumelib set up with %r", store)

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["metadata", "TABLES", "UTCDateTime", "json_type", "MYSQL_TABLE_ARGS",
-           "ID", "NAME", "STATUS"]
+__all__ = ["metadata", "TABLES", "EVENTS", "EVENT_SEQUENCE", "UTCDateTime", "json_type",
+           "MYSQL_TABLE_ARGS", "ID", "NAME", "STATUS"]
 
 _UTC = datetime.timezone.utc
 
@@ -270,6 +270,59 @@ quotas = sa.Table(
     **MYSQL_TABLE_ARGS,
 )
 
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("id", sa.String(ID), primary_key=True),
+    sa.Column("subscriber", sa.Text()),
+    sa.Column("kinds", json_type()),
+    sa.Column("options", json_type()),
+    sa.Column("project_id", sa.String(NAME)),
+    sa.Column("ttl", sa.Double()),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("secret", sa.Text()),
+    sa.Column("confirmation_token", sa.Text()),
+    sa.Column("confirmed", sa.Boolean()),
+    sa.Column("confirmation_sent_at", UTCDateTime()),
+    sa.Column("position", sa.BigInteger()),
+    sa.Column("delivered", sa.BigInteger()),
+    sa.Column("dead_letters", sa.BigInteger()),
+    sa.Column("last_error", sa.Text()),
+    *_control_tail(),
+    **MYSQL_TABLE_ARGS,
+)
+
+# -- the event log (revision 0004): not a kind of object, rows the store writes itself --
+
+#: One row per event; ``id`` increases in commit order. SQLite numbers the rows
+#: itself (the rowid: the newest event is never trimmed, so no id is reused);
+#: servers take ids from :data:`EVENT_SEQUENCE`. No index besides the key: every
+#: index is one more page written by every commit that logs an event, and readers
+#: scan from a marker (``id > since``) anyway.
+EVENTS = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("time", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(STATUS), nullable=False),
+    sa.Column("resource_id", sa.String(NAME), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("old_status", sa.String(STATUS)),
+    sa.Column("new_status", sa.String(STATUS)),
+    sa.Column("project_id", sa.String(NAME)),
+    sa.Column("payload", json_type()),
+    **MYSQL_TABLE_ARGS,
+)
+
+#: The last event id given out, per log (one row, ``name="events"``): a transaction
+#: writing events on PostgreSQL or MariaDB takes its ids by updating this row, whose
+#: lock it then holds until it commits, so ids follow commit order.
+EVENT_SEQUENCE = sa.Table(
+    "event_sequence", metadata,
+    sa.Column("name", sa.String(STATUS), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
 #: Kind name (``persistence.base.KINDS``) -> table.
 TABLES: dict[str, sa.Table] = {
     "volume": volumes,
@@ -282,4 +335,5 @@ TABLES: dict[str, sa.Table] = {
     "pool": pools,
     "lease": leases,
     "quota": quotas,
+    "subscription": subscriptions,
 }

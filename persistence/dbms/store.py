@@ -9,7 +9,16 @@ set of lookup fields) and reused, so SQLAlchemy's compiled cache serves them. Up
 are compare-and-set on the row's ``version``.
 
 SQLite files are opened in WAL mode with a busy timeout, so several processes can
-share one. ``sqlite_synchronous`` chooses ``PRAGMA synchronous``:
+share one.
+
+**The event log** (:mod:`volumelib.persistence.events`): the events a transaction
+writes are kept aside and inserted at its end, just before its commit, so the lock
+that numbers them is held for as short a time as possible. Their ids follow commit
+order: on SQLite the database's write lock (held from a transaction's first write to
+its commit) makes the ``AUTOINCREMENT`` ids do so; on PostgreSQL and MariaDB the
+transaction takes its ids by updating the one row of ``event_sequence``, whose row
+lock it holds until it commits. PostgreSQL also sends a ``NOTIFY volumelib_events``
+with the commit, which wakes watchers at once (``LISTEN``); elsewhere they poll. ``sqlite_synchronous`` chooses ``PRAGMA synchronous``:
 
 * ``True`` (default): ``NORMAL``, SQLite's recommended setting for WAL: every commit
   is atomic and survives a crash of the process; after a power loss or an OS crash the
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -40,6 +50,8 @@ from sqlalchemy import exc as sa_exc
 from volumelib import exceptions as exc
 from volumelib.persistence.base import KINDS, Kind, PersistenceDriverBase, name_matches
 from volumelib.persistence.dbms import migrate, schema
+from volumelib.persistence.dbms.event_log import EventSQL, PostgresListener, SQLiteFileWaiter
+from volumelib.persistence.events import PAYLOAD_FIELDS
 from volumelib.persistence.dbms.engine import (
     create_engine,
     is_memory,
@@ -61,6 +73,23 @@ class _NoLock:
 
     def __enter__(self) -> None:
         return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
+class _Joined:
+    """The connection of the transaction a block runs in (what a primitive or a
+    nested ``transaction()`` gets inside one). A plain object, not a generator: the
+    statements a transaction runs cost no more than themselves."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        return self.conn
 
     def __exit__(self, *exc_info: Any) -> None:
         return None
@@ -174,6 +203,7 @@ class DBPersistence(PersistenceDriverBase):
             The directory of a SQLite file must exist.
         sqlite_synchronous: see the module docstring (SQLite files only).
         soft_deletes: keep deleted rows with ``deleted=True`` (hidden from reads).
+        events: keep the event log (see the module docstring).
         auto_upgrade: create or upgrade the schema on open; ``False`` raises
             ``SchemaError`` instead when the schema is missing or older than the code.
         **engine_options: passed to :func:`sqlalchemy.create_engine`.
@@ -188,11 +218,12 @@ class DBPersistence(PersistenceDriverBase):
     """
 
     name = "dbms"
+    keeps_events = True
 
     def __init__(self, connection: Any, sqlite_synchronous: Any = True,
                  soft_deletes: bool = False, auto_upgrade: bool = True,
-                 **engine_options: Any) -> None:
-        super().__init__()
+                 events: bool = True, **engine_options: Any) -> None:
+        super().__init__(events=events)
         self.soft_deletes = bool(soft_deletes)
         url = parse_url(connection)
         #: The database URL with the password hidden.
@@ -221,6 +252,8 @@ class DBPersistence(PersistenceDriverBase):
             raise self._error(e, "opening the database") from e
         self._sql = {name: _KindSQL(kind, schema.TABLES[name])
                      for name, kind in KINDS.items()}
+        self._events_sql = EventSQL(self.dialect)
+        self._remove_returning_sql: dict[str, Any] = {}
 
     # -- errors ----------------------------------------------------------------------
 
@@ -241,40 +274,46 @@ class DBPersistence(PersistenceDriverBase):
 
     # -- transactions ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
         """See :meth:`PersistenceDriverBase.transaction`: one database transaction
         (one connection, one commit) for every primitive this thread calls in the
         block; nested blocks join it."""
-        if getattr(self._local, "conn", None) is not None:
-            yield
-            return
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return _Joined(conn)
+        return self._new_transaction()
+
+    @contextlib.contextmanager
+    def _new_transaction(self) -> Iterator[Any]:
         try:
             with self._lock, self._engine.begin() as conn:
                 self._local.conn = conn
+                self._local.events = pending = []
                 try:
-                    yield
+                    yield conn
+                    if pending:  # last, so the numbering lock is held briefly
+                        self._events_sql.write(conn, pending)
                 finally:
                     self._local.conn = None
+                    self._local.events = None
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, "committing") from e
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[Any]:
+    def _reading(self) -> contextlib.AbstractContextManager[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            yield conn
-            return
-        with self._lock, self._engine.connect() as conn:
-            yield conn
+            return _Joined(conn)
+        return self._connected(self._engine.connect)
+
+    def _writing(self) -> contextlib.AbstractContextManager[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return _Joined(conn)
+        return self._connected(self._engine.begin)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Any]:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        with self._lock, self._engine.begin() as conn:
+    def _connected(self, how: Any) -> Iterator[Any]:
+        with self._lock, how() as conn:
             yield conn
 
     def _execute_raw(self, conn: Any, sql: _KindSQL, stmt: Any,
@@ -432,6 +471,24 @@ class DBPersistence(PersistenceDriverBase):
         except self._dbapi_errors as e:
             raise self._error(e, f"deleting {kind.name} {key}") from e
 
+    def _remove_returning(self, kind: Kind, key: str) -> dict[str, Any] | None:
+        if not self._engine.dialect.delete_returning:
+            return super()._remove_returning(kind, key)
+        sql = self._sql[kind.name]
+        found = self._remove_returning_sql.get(kind.name)
+        if found is None:  # what an event needs, not the whole row
+            names = tuple(n for n in sql.names if n in (
+                kind.key, "status", "deleted", "project_id", *PAYLOAD_FIELDS[kind.name]))
+            found = (sql.delete.returning(*(sql.table.c[n] for n in names)), names)
+            self._remove_returning_sql[kind.name] = found
+        stmt, names = found
+        try:
+            with self._writing() as conn:
+                row = conn.execute(stmt, {"_k": key}).first()
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"deleting {kind.name} {key}") from e
+        return None if row is None else dict(zip(names, row))
+
     def _remove_if(self, kind: Kind, key: str, expected_version: int) -> bool:
         sql = self._sql[kind.name]
         try:
@@ -541,6 +598,54 @@ class DBPersistence(PersistenceDriverBase):
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, f"counting {kind.name}s") from e
 
+    # -- the event log (see the module docstring) ------------------------------------------
+
+    def _emit(self, kind: str, action: str, resource_id: str, old_status: Any,
+              new_status: Any, values: Mapping[str, Any], reason: str | None) -> None:
+        pending = getattr(self._local, "events", None)
+        if pending is None:
+            raise exc.PersistenceError(reason="an event is written inside a transaction")
+        pending.append(self._events_sql.row(kind, action, resource_id, old_status,
+                                            new_status, values, reason))
+
+    def _event_rows(self, since: int, limit: int | None, kinds: tuple[str, ...] | None,
+                    resource_id: str | None, project_id: str | None) -> list[Any]:
+        try:
+            with self._reading() as conn:
+                return self._events_sql.rows(conn, since, limit, kinds, resource_id,
+                                             project_id)
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, "reading events") from e
+
+    def last_event_id(self) -> int:
+        self._require_events()
+        try:
+            with self._reading() as conn:
+                return self._events_sql.last_id(conn)
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, "reading the last event id") from e
+
+    def _trim_events(self, before: Any) -> int:
+        try:
+            with self._writing() as conn:
+                return self._events_sql.trim(conn, before)
+        except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, "trimming events") from e
+
+    def event_waiter(self) -> Any:
+        """PostgreSQL: a ``LISTEN`` on a connection of its own; a SQLite file: watching
+        the file change; elsewhere, polling the last event id."""
+        self._require_events()
+        if self.dialect == "postgresql":
+            try:
+                return PostgresListener(self, self._engine)
+            except sa_exc.SQLAlchemyError as e:
+                raise self._error(e, "listening for events") from e
+        database = self._engine.url.database if not self._memory else None
+        if self.dialect == "sqlite" and database and not database.startswith("file:"):
+            return SQLiteFileWaiter(self, os.path.abspath(database))
+        return super().event_waiter()
+
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``PersistenceError``.
 
@@ -557,13 +662,13 @@ class MemoryDBPersistence(DBPersistence):
     """The SQL store on a private in-memory SQLite database (gone when closed).
 
     Args:
-        soft_deletes: as for :class:`DBPersistence`.
+        soft_deletes, events: as for :class:`DBPersistence`.
     """
 
     name = "memory_dbms"
 
-    def __init__(self, soft_deletes: bool = False) -> None:
-        super().__init__("sqlite://", soft_deletes=soft_deletes)
+    def __init__(self, soft_deletes: bool = False, events: bool = True) -> None:
+        super().__init__("sqlite://", soft_deletes=soft_deletes, events=events)
 
 
 def _after(created: Any, ident: Any, created_at: Any, key: str) -> Any:

@@ -18,7 +18,10 @@ from volumelib.persistence.dbms.store import DBPersistence
 from volumelib.testing import persistence as suite
 
 TABLES = {"volumes", "snapshots", "connections", "groups", "group_snapshots",
-          "key_values", "volume_types", "pools", "leases", "quotas"}
+          "key_values", "volume_types", "pools", "leases", "quotas", "subscriptions",
+          "events", "event_sequence"}
+#: What revision 0004 added.
+EVENT_TABLES = {"subscriptions", "events", "event_sequence"}
 
 
 def _tables(url: str) -> set[str]:
@@ -189,8 +192,8 @@ def test_upgrade_from_0002_keeps_rows_and_adds_the_control_plane(db_url):  # noq
                  " VALUES ('k', 'v', 1)")
     store = DBPersistence(db_url)
     try:
-        assert store.schema_revision == migrate.HEAD_REVISION == "0003"
-        assert migrate.current(db_url) == "0003"
+        assert store.schema_revision == migrate.HEAD_REVISION
+        assert migrate.current(db_url) == migrate.HEAD_REVISION
         [vol] = store.get_volumes()
         assert (vol.name, vol.size, vol.status) == ("old", 3, "available")
         vol.size = 4
@@ -207,11 +210,43 @@ def test_upgrade_from_0002_keeps_rows_and_adds_the_control_plane(db_url):  # noq
         store.close()
     assert migrate.check(db_url) == []
     assert migrate.downgrade(db_url, "0002") == "0002"
-    assert _tables(db_url) == (TABLES - {"pools", "leases", "quotas"}) \
+    assert _tables(db_url) == (TABLES - {"pools", "leases", "quotas"} - EVENT_TABLES) \
         | {migrate.VERSION_TABLE}
     store = DBPersistence(db_url)  # and up again
     try:
         assert store.get_volumes()[0].size == 4 and store.get_pools() == []
+    finally:
+        store.close()
+
+
+def test_upgrade_from_0003_keeps_rows_and_adds_the_event_log(db_url):  # noqa: F811
+    """A 0003 database with rows upgrades to 0004 on open: its rows are intact, the
+    event log starts at id 1 and numbers the changes of old rows, subscriptions
+    work; downgrading to 0003 drops just the three new tables."""
+    migrate.upgrade(db_url, "0003")
+    assert not EVENT_TABLES & _tables(db_url)
+    _sql(db_url, "INSERT INTO volumes (id, name, size, status, version, deleted)"
+                 " VALUES ('44444444-4444-4444-8444-444444444444', 'old', 3,"
+                 " 'available', 2, false)")
+    store = DBPersistence(db_url)
+    try:
+        assert migrate.current(db_url) == migrate.HEAD_REVISION == "0004"
+        assert store.last_event_id() == 0 and list(store.list_events()) == []
+        [vol] = store.get_volumes()
+        vol.status = "error"
+        store.set_volume(vol)
+        [event] = store.list_events()
+        assert (event.id, event.resource_id, event.old_status, event.new_status) == \
+            (1, vol.id, "available", "error")
+        assert event.payload == {"name": "old", "size": 3}
+    finally:
+        store.close()
+    assert migrate.check(db_url) == []
+    assert migrate.downgrade(db_url, "0003") == "0003"
+    assert _tables(db_url) == (TABLES - EVENT_TABLES) | {migrate.VERSION_TABLE}
+    store = DBPersistence(db_url)  # up again: the log starts afresh
+    try:
+        assert store.get_volumes()[0].status == "error" and store.last_event_id() == 0
     finally:
         store.close()
 

@@ -7,7 +7,9 @@ Commands: ``volume create|list|show|extend|delete|attach|detach|clone|revert``,
 ``snapshot create|list|show|delete|manage|unmanage|manageable-list``, ``group ...``,
 ``backend stats|health|gc|list``, ``pool add|list|show|set|remove|drain``,
 ``type create|list|show|delete``,
-``image-cache ...``, ``db upgrade|current|downgrade``, ``demo``. See ``docs/cli.md``.
+``image-cache ...``, ``events list|watch|deliver``,
+``subscription create|list|show|confirm|delete``, ``db upgrade|current|downgrade``,
+``demo``. See ``docs/cli.md``.
 
 Exit codes (stable; scripts may rely on them):
 
@@ -116,6 +118,14 @@ COMMANDS: dict[str, str] = {
     "image-cache prune": "image_cache:Prune",
     "image-cache clean": "image_cache:Clean",
     "image-cache delete": "image_cache:DeleteImages",
+    "events list": "events:ListEvents",
+    "events watch": "events:WatchEvents",
+    "events deliver": "events:DeliverEvents",
+    "subscription create": "events:CreateSubscription",
+    "subscription list": "events:ListSubscriptions",
+    "subscription show": "events:ShowSubscription",
+    "subscription confirm": "events:ConfirmSubscription",
+    "subscription delete": "events:DeleteSubscription",
 }
 
 

@@ -255,11 +255,13 @@ class LeaseManager:
         return None
 
     def acquire(self, resource: Any, ttl: float, grace: float = 0, holder: str | None = None,
-                operation: str | None = None) -> Lease:
+                operation: str | None = None, kind: str | None = None) -> Lease:
         """Lease ``resource`` to ``holder`` for ``ttl`` seconds.
 
         Acquiring a lease one already holds renews it (with the new ttl, grace and
         operation). Taking over an expired lease counts it in ``expired_count``.
+        ``kind``: what the resource is when it is given as an id (recorded in the
+        lease's ``resource_kind`` when the lease row is made).
 
         Raises:
             LeaseHeld: another holder has it (``retryable``); nothing changed.
@@ -271,7 +273,11 @@ class LeaseManager:
         if operation is not None and (not isinstance(operation, str) or len(operation) > 255):
             raise exc.InvalidArgument(reason=f"operation must be a short string: "
                                              f"{operation!r:.80}")
-        return self._acquire(resource, ttl, grace, holder, operation, stale_before=None)
+        if kind is not None and (not isinstance(kind, str) or len(kind) > 36):
+            raise exc.InvalidArgument(reason=f"kind must be a string of up to 36 "
+                                             f"characters: {kind!r:.80}")
+        return self._acquire(resource, ttl, grace, holder, operation, stale_before=None,
+                             kind=kind)
 
     def renew(self, resource: Any, ttl: float | None = None,
               holder: str | None = None) -> Lease:

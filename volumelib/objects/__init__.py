@@ -22,10 +22,11 @@ from volumelib.records import (
                                Quota,
                                Status,
                                StoredObject,
+                               Subscription,
                                VolumeType,
 )
 from volumelib.versioned import VersionedObject
 
 __all__ = ["VersionedObject", "StoredObject", "Status", "Volume", "Snapshot",
            "Connection", "ConnectionStatus", "Group", "GroupSnapshot", "KeyValue",
-           "VolumeType", "Pool", "Lease", "Quota"]
+           "VolumeType", "Pool", "Lease", "Quota", "Subscription"]

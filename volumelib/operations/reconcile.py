@@ -55,7 +55,10 @@ and hosts at once, next to running operations:
   (``busy``), one that changed meanwhile too. A lease of an operation whose heartbeat
   stopped more than ``older_than`` seconds ago (its process died) is taken over,
   which counts in the resource's retry budget;
-* finally it expires the leases past their grace (``LeaseManager.expire``).
+* finally it expires the leases past their grace (``LeaseManager.expire``), and
+  trims the event log: events older than the event ttl
+  (``volumelib.setup(event_ttl=...)``), the claims of events no longer in it, and
+  the subscriptions whose ttl ran out (``report["events"]``).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ from typing import Any
 
 from volumelib import exceptions as exc
 from volumelib import runtime
-from volumelib.control import quotas
+from volumelib.control import claims, quotas, subscriptions
+from volumelib.control import events as event_log
 from volumelib.control.leases import LeaseManager
 from volumelib.drivers.types import ConnectorProperties
 from volumelib.objects import intents, manage, volume_moves
@@ -279,6 +283,14 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
                             - lease_cutoff).total_seconds())
         except exc.VolumelibError as e:
             report["skipped"].append({"kind": "lease", "id": "*", "action": "expire",
+                                      "reason": str(e)})
+        try:
+            store = backend.persistence
+            report["events"] = {"trimmed": event_log.trim(store),
+                                "claims_dropped": claims.collect(store),
+                                "subscriptions_expired": subscriptions.collect(store)}
+        except exc.VolumelibError as e:
+            report["skipped"].append({"kind": "event", "id": "*", "action": "trim",
                                       "reason": str(e)})
     return report
 

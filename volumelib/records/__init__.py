@@ -7,7 +7,8 @@ life cycle of their own.
 * :mod:`.volume_type`: :class:`VolumeType` and the one resolver of a ``volume_type``
   argument;
 * :mod:`.control`: the control plane's :class:`Pool`, :class:`Lease` and
-  :class:`Quota`.
+  :class:`Quota`;
+* :mod:`.subscription`: :class:`Subscription`, where events are delivered.
 
 The resources with life cycles (volumes, snapshots...) are in :mod:`volumelib.objects`;
 leases and quotas (:mod:`volumelib.control`) sit between the two.
@@ -16,6 +17,8 @@ leases and quotas (:mod:`volumelib.control`) sit between the two.
 from volumelib.records.control import Lease, Pool, Quota
 from volumelib.records.key_value import KeyValue
 from volumelib.records.stored import Status, StoredObject
+from volumelib.records.subscription import Subscription
 from volumelib.records.volume_type import VolumeType
 
-__all__ = ["StoredObject", "Status", "KeyValue", "VolumeType", "Pool", "Lease", "Quota"]
+__all__ = ["StoredObject", "Status", "KeyValue", "VolumeType", "Pool", "Lease", "Quota",
+           "Subscription"]

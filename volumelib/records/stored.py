@@ -10,6 +10,7 @@ the row's version (:mod:`volumelib.persistence.base`).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, TypeVar
 
 from volumelib import exceptions as exc
@@ -116,8 +117,14 @@ class StoredObject(VersionedObject):
 
     def _settle(self, status: str) -> None:
         """Store a failure status as this operation's own transition
-        (:meth:`_save_own`); never hide the original error if that fails too."""
+        (:meth:`_save_own`); never hide the original error if that fails too. Called
+        while handling the operation's error, whose message becomes the ``reason``
+        in the payload of the status change's event."""
         self.status = status
+        error = sys.exc_info()[1]
+        if error is not None:
+            self.__dict__["_event_reason"] = " ".join(str(error).split()) \
+                or type(error).__name__
         try:
             self._save_own("status")
         except Exception:  # noqa: BLE001
@@ -130,9 +137,17 @@ class StoredObject(VersionedObject):
         Raises:
             NotFound: (the kind's subclass) the object is no longer stored.
         """
-        found = self._stored_or_raise()
+        self._adopt(self._stored_or_raise())
+
+    def _adopt(self, found: StoredObject) -> None:
+        """Take every field of ``found`` (this object's row read again) and its
+        version; unsaved changes are dropped."""
         self._values.update(found._values)
-        object.__setattr__(self, "_db_version", found._db_version)
+        state = self.__dict__
+        state["_db_version"] = found.__dict__.get("_db_version")
+        seen = found.__dict__.get("_seen")  # the status at that version (events)
+        if seen is not None:
+            state["_seen"] = seen
         self.obj_reset_changes()
 
     def _reload(self) -> None:
@@ -152,10 +167,7 @@ class StoredObject(VersionedObject):
         if current is None:
             raise kind.not_found(**{kind.not_found_arg: key})
         if current != version:
-            found = self._stored_or_raise()
-            self._values.update(found._values)
-            object.__setattr__(self, "_db_version", found._db_version)
-            self.obj_reset_changes()
+            self._adopt(self._stored_or_raise())
 
     def _stored_or_raise(self) -> StoredObject:
         found = self._stored()
@@ -198,9 +210,7 @@ class StoredObject(VersionedObject):
                     raise
             LOG.debug("%s %s: saved by another writer meanwhile; re-applying %s",
                       self.OBJ_NAME, getattr(self, "id", "?"), ", ".join(own))
-            self._values.update(current._values)
-            object.__setattr__(self, "_db_version", current._db_version)
-            self.obj_reset_changes()
+            self._adopt(current)
             for name, value in own.items():
                 setattr(self, name, plain(value))
 
@@ -229,8 +239,7 @@ class StoredObject(VersionedObject):
                     break  # deleted by someone else meanwhile: nothing left to do
                 if attempt == OWN_SAVE_ATTEMPTS - 1:
                     raise
-                self._values.update(current._values)
-                object.__setattr__(self, "_db_version", current._db_version)
+                self._adopt(current)
         self.obj_reset_changes()
 
     def save(self) -> None:

@@ -48,6 +48,7 @@ from volumelib.objects import (
 )
 from volumelib.persistence.base import PersistenceDriverBase
 from volumelib.persistence.memory import MemoryPersistence
+from volumelib.testing.persistence_events import EventLogTests
 from volumelib.testing.persistence_control import (
     ControlKindTests,
     LeaseTests,
@@ -60,7 +61,7 @@ __all__ = ["PersistenceFixtures", "PersistenceSuite", "VolumeTests", "Concurrenc
            "DeleteTests", "RoundTripTests", "SnapshotConnectionTests", "KeyValueTests",
            "VolumeTypeTests", "GroupTests", "ListingTests", "DBFacadeTests",
            "BackendTests", "DumpLoadTests", "ControlKindTests", "PoolTests",
-           "LeaseTests", "QuotaTests"]
+           "LeaseTests", "QuotaTests", "EventLogTests"]
 
 UTC = datetime.timezone.utc
 BACKEND = "conformance"
@@ -663,5 +664,5 @@ class PersistenceSuite(VolumeTests, ConcurrencyTests, TransactionTests, DeleteTe
                        RoundTripTests,
                        SnapshotConnectionTests, KeyValueTests, VolumeTypeTests,
                        GroupTests, ListingTests, DBFacadeTests, BackendTests,
-                       DumpLoadTests, ControlKindTests):
+                       DumpLoadTests, ControlKindTests, EventLogTests):
     """The whole contract."""
