@@ -74,16 +74,25 @@ def config(tmp_path: Any, url: str) -> str:
 
 
 class Children:
-    """Child processes of a test, killed by PID at the end whatever happened."""
+    """Child processes of a test, killed by PID at the end whatever happened.
 
-    def __init__(self) -> None:
+    A child's stderr goes to a file, not a pipe: a child logging while the test
+    waits on something else (a row it holds, an event it should deliver) would
+    otherwise block on a full pipe, holding what the test waits for.
+    """
+
+    def __init__(self, logs: Any) -> None:
         self.procs: list[subprocess.Popen[str]] = []
+        self.logs = logs
 
     def start(self, argv: list[str]) -> subprocess.Popen[str]:
         env = dict(os.environ, PYTHONPATH=ROOT)
         env.pop("VOLUMELIB_DB_URL", None)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env, cwd=ROOT)
+        path = self.logs / f"child-{len(self.procs)}.stderr"
+        with open(path, "w") as log:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log,
+                                    text=True, env=env, cwd=ROOT)
+        proc.stderr_path = path  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
 
@@ -101,8 +110,8 @@ class Children:
 
 
 @pytest.fixture
-def children() -> Iterator[Children]:
-    kids = Children()
+def children(tmp_path: Any) -> Iterator[Children]:
+    kids = Children(tmp_path)
     try:
         yield kids
     finally:
@@ -110,8 +119,10 @@ def children() -> Iterator[Children]:
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> str:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, f"rc={proc.returncode}\n{out}\n{err}"
+    out, _ = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        err = proc.stderr_path.read_text()  # type: ignore[attr-defined]
+        raise AssertionError(f"rc={proc.returncode}\n{out}\n{err}")
     return out
 
 
