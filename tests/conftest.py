@@ -5,12 +5,20 @@
   with ``N/A:`` survive: those mean "this driver does not declare the capability",
   which is a correct answer, not missing work (see ``volumelib.testing.not_applicable``).
 * ``requires_root()`` skips (or, in CI, fails) a test that needs root.
+* Test modules that load OpenStack Cinder into the test process (``test_cinder*``)
+  run after all the others. Cinder brings eventlet, and once it is loaded a
+  process's own threads misbehave at random (an in-process HTTP server stops
+  answering; waits end up in eventlet's hub and never return): the event tests'
+  webhook servers hung a CI run for an hour that way. volumelib itself warns when
+  it finds a process eventlet-patched (``volumelib.drivers.cinder.runtime``).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+from typing import Any
 
 import pytest
 
@@ -20,6 +28,49 @@ NOT_APPLICABLE_PREFIX = "N/A:"
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+#: Test modules that load Cinder (and eventlet) in process: every ``test_cinder*``
+#: module and these.
+CINDER_IN_PROCESS_PREFIX = "test_cinder"
+CINDER_IN_PROCESS = frozenset({"test_cli_config.py"})
+
+
+def _loads_cinder(item: pytest.Item) -> bool:
+    name = item.path.name
+    return name.startswith(CINDER_IN_PROCESS_PREFIX) or name in CINDER_IN_PROCESS
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Move the tests that load Cinder in process after all the others (their
+    order among themselves and the others' order kept)."""
+    items[:] = ([i for i in items if not _loads_cinder(i)]
+                + [i for i in items if _loads_cinder(i)])
+
+
+_CINDER_LOADER = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Remember a test outside the list above that loaded Cinder."""
+    if "cinder.volume" in sys.modules and _CINDER_LOADER not in item.config.stash:
+        item.config.stash[_CINDER_LOADER] = item.nodeid
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    loader = config.stash.get(_CINDER_LOADER, None)
+    if loader and not _loads_cinder_name(loader):
+        terminalreporter.write_line(
+            f"note: {loader} loaded Cinder into the test process; add its module to "
+            f"CINDER_IN_PROCESS in tests/conftest.py so that it runs last")
+
+
+def _loads_cinder_name(nodeid: str) -> bool:
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return name.startswith(CINDER_IN_PROCESS_PREFIX) or name in CINDER_IN_PROCESS
 
 
 def pytest_configure(config: pytest.Config) -> None:
