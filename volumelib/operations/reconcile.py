@@ -66,6 +66,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from volumelib import exceptions as exc
@@ -83,6 +84,25 @@ from volumelib.records.stored import Status
 __all__ = ["collect"]
 
 LOG = logging.getLogger(__name__)
+
+
+def known_in(store: Any) -> Callable[[str, str], bool]:
+    """``is_known(kind, id)`` over ``store``: whether a record of that kind and id
+    exists, as a driver's ``gc(is_known)`` asks it. An unknown kind is known (never
+    treated as an orphan)."""
+
+    def is_known(kind: str, obj_id: str) -> bool:
+        if kind == "volume":
+            return bool(store.get_volumes(volume_id=obj_id))
+        if kind == "snapshot":
+            return bool(store.get_snapshots(snapshot_id=obj_id))
+        if kind == "group":
+            return bool(store.get_groups(group_id=obj_id))
+        if kind == "group_snapshot":
+            return bool(store.get_group_snapshots(group_snapshot_id=obj_id))
+        return True
+
+    return is_known
 
 
 def _stale(obj: Any, cutoff: datetime.datetime | None) -> bool:
@@ -259,16 +279,7 @@ def _collect(backend: BackendLike, report: dict[str, Any], cutoff: datetime.date
                 lambda v=vol: _set_status(v, v.previous_status or Status.AVAILABLE,
                                           previous_status=None), vol, (vol,))
 
-    def is_known(kind: str, obj_id: str) -> bool:
-        if kind == "volume":
-            return bool(store.get_volumes(volume_id=obj_id))
-        if kind == "snapshot":
-            return bool(store.get_snapshots(snapshot_id=obj_id))
-        if kind == "group":
-            return bool(store.get_groups(group_id=obj_id))
-        if kind == "group_snapshot":
-            return bool(store.get_group_snapshots(group_snapshot_id=obj_id))
-        return True  # an unknown kind is never treated as an orphan
+    is_known = known_in(store)
 
     try:
         report["orphans"] = call_driver(

@@ -26,6 +26,7 @@ import pytest
 
 import volumelib
 from volumelib import exceptions as exc
+from volumelib.operations.reconcile import known_in
 from volumelib.drivers.types import Capability
 from volumelib.testing import not_applicable, require_capabilities
 from volumelib.testing.moves import (AllocationMapTests, ManageSnapshotTests, ManageTests,
@@ -96,20 +97,7 @@ class DriverFixtures:
 
 def is_known(backend: Any) -> Callable[[str, str], bool]:
     """``is_known(kind, id)`` over ``backend``'s store, as ``backend.gc()`` asks it."""
-    store = backend.persistence
-
-    def known(kind: str, obj_id: str) -> bool:
-        if kind == "volume":
-            return bool(store.get_volumes(volume_id=obj_id))
-        if kind == "snapshot":
-            return bool(store.get_snapshots(snapshot_id=obj_id))
-        if kind == "group":
-            return bool(store.get_groups(group_id=obj_id))
-        if kind == "group_snapshot":
-            return bool(store.get_group_snapshots(group_snapshot_id=obj_id))
-        return True
-
-    return known
+    return known_in(backend.persistence)
 
 
 class AttachedDevice:
