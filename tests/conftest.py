@@ -37,6 +37,7 @@ CINDER_IN_PROCESS = frozenset({"test_cli_config.py"})
 
 
 def _loads_cinder(item: pytest.Item) -> bool:
+    """Whether ``item``'s module is one of those that load Cinder."""
     name = item.path.name
     return name.startswith(CINDER_IN_PROCESS_PREFIX) or name in CINDER_IN_PROCESS
 
@@ -49,28 +50,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 + [i for i in items if _loads_cinder(i)])
 
 
-_CINDER_LOADER = pytest.StashKey[str]()
+#: The first test after which Cinder was loaded, if its module is not listed above.
+_UNLISTED_LOADER = pytest.StashKey[str | None]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """Remember a test outside the list above that loaded Cinder."""
-    if "cinder.volume" in sys.modules and _CINDER_LOADER not in item.config.stash:
-        item.config.stash[_CINDER_LOADER] = item.nodeid
+    if "cinder.volume" in sys.modules and _UNLISTED_LOADER not in item.config.stash:
+        item.config.stash[_UNLISTED_LOADER] = None if _loads_cinder(item) else item.nodeid
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    loader = config.stash.get(_CINDER_LOADER, None)
-    if loader and not _loads_cinder_name(loader):
+    loader = config.stash.get(_UNLISTED_LOADER, None)
+    if loader:
         terminalreporter.write_line(
             f"note: {loader} loaded Cinder into the test process; add its module to "
             f"CINDER_IN_PROCESS in tests/conftest.py so that it runs last")
-
-
-def _loads_cinder_name(nodeid: str) -> bool:
-    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
-    return name.startswith(CINDER_IN_PROCESS_PREFIX) or name in CINDER_IN_PROCESS
 
 
 def pytest_configure(config: pytest.Config) -> None:
