@@ -64,6 +64,7 @@ __all__ = ["DBPersistence", "MemoryDBPersistence"]
 LOG = logging.getLogger(__name__)
 
 _PLAIN_JSON_KEY = re.compile(r'^[^"\\]+$')
+_UNSET = object()
 
 
 # -- the store ---------------------------------------------------------------------------
@@ -140,21 +141,34 @@ class _KindSQL:
         self.uniques = [c for idx in table.indexes if idx.unique for c in idx.columns]
         self.fetch: dict[tuple[tuple[str, bool], ...], Any] = {}
 
-    def raw(self, stmt: Any, dialect: Any) -> tuple[str, tuple[str, ...], dict[str, Any]] | None:
+    def raw(self, stmt: Any, dialect: Any, keys: tuple[str, ...] | None = None
+            ) -> tuple[str, tuple[str, ...], dict[str, Any], tuple[Any, ...]] | None:
         """``stmt`` compiled once for a dialect with positional parameters (SQLite's
-        ``?``): ``(SQL text, parameter names in order, their defaults)``; ``None`` for
-        the others (their statements go through SQLAlchemy's execution)."""
-        key = (id(stmt), dialect.name)
-        if key not in self._raw:
-            raw = None
+        ``?``): ``(SQL text, parameter names in order, their defaults, their bind
+        processors)``; ``None`` for the others (their statements go through
+        SQLAlchemy's execution). ``keys``: the columns an ``INSERT`` or ``UPDATE``
+        sets (its text depends on them). The processors are the column types' own
+        for the dialect (``type.dialect_impl(dialect).bind_processor``), so a value
+        is stored as SQLAlchemy's execution would store it (datetimes as ISO text
+        with microseconds, JSON serialized)."""
+        cache_key = (id(stmt), dialect.name, keys)
+        found = self._raw.get(cache_key, _UNSET)
+        if found is _UNSET:
+            found = None
             if dialect.paramstyle == "qmark":
-                compiled = stmt.compile(dialect=dialect)
+                compiled = (stmt.compile(dialect=dialect) if keys is None else
+                            stmt.compile(dialect=dialect, column_keys=list(keys)))
                 order = tuple(getattr(compiled, "positiontup", None) or ())
-                defaults = {name: getattr(compiled.binds.get(name), "value", None)
-                            for name in order}
-                raw = (compiled.string, order, defaults)
-            self._raw[key] = raw
-        return self._raw[key]
+                binds = [compiled.binds.get(name) for name in order]
+                defaults = {name: getattr(bind, "value", None)
+                            for name, bind in zip(order, binds)}
+                processors = tuple(
+                    None if bind is None else
+                    bind.type.dialect_impl(dialect).bind_processor(dialect)
+                    for bind in binds)
+                found = (compiled.string, order, defaults, processors)
+            self._raw[cache_key] = found
+        return found
 
     def insert_if_absent(self, dialect: str) -> Any:
         """An insert that does nothing (rowcount 0, no error, so no aborted
@@ -235,11 +249,13 @@ class DBPersistence(PersistenceDriverBase):
         self._local = threading.local()
         #: The DBAPI's own errors (the raw statements of :meth:`_execute_raw` raise them).
         self._dbapi_errors: tuple[type[BaseException], ...] = ()
+        self._integrity_error: Any = ()
         self._engine: Any = create_engine(url, sqlite_synchronous=sqlite_synchronous,
                                           **engine_options)
         self.dialect = self._engine.dialect.name
         dbapi = getattr(self._engine.dialect, "dbapi", None)
         self._dbapi_errors = (dbapi.Error,) if dbapi is not None else ()
+        self._integrity_error: Any = getattr(dbapi, "IntegrityError", ())
         try:
             #: The schema revision of the database (``migrate.HEAD_REVISION``).
             self.schema_revision = migrate.ensure_schema(
@@ -317,21 +333,26 @@ class DBPersistence(PersistenceDriverBase):
             yield conn
 
     def _execute_raw(self, conn: Any, sql: _KindSQL, stmt: Any,
-                     params: Mapping[str, Any]) -> Any:
-        """Run ``stmt`` on the DBAPI cursor of ``conn`` when it can go without
-        SQLAlchemy's execution (a positional dialect, and every parameter a plain
-        string, integer, boolean or ``None``, which need no type processing); the
-        cursor, or ``None`` when it cannot. The hottest statements of every operation
-        (versions, deletes, lookups that find nothing) cost a third as much this way."""
-        raw = sql.raw(stmt, self._engine.dialect)
+                     params: Mapping[str, Any], keys: tuple[str, ...] | None = None
+                     ) -> Any:
+        """Run ``stmt`` on the DBAPI cursor of ``conn`` when the dialect takes
+        positional parameters (SQLite), each value converted by its column type's
+        bind processor, as SQLAlchemy's execution would (:meth:`_KindSQL.raw`); the
+        cursor, or ``None`` when it cannot. ``keys``: see :meth:`_KindSQL.raw`.
+        SQLAlchemy's execution of one statement costs more than SQLite's, so the
+        statements every operation runs (leases, intents, versions, deletes,
+        lookups) go this way. The DBAPI's errors are raised as they are."""
+        raw = sql.raw(stmt, self._engine.dialect, keys)
         if raw is None:
             return None
-        text, order, defaults = raw
+        text, order, defaults, processors = raw
         values = []
-        for name in order:
+        for name, process in zip(order, processors):
             value = params[name] if name in params else defaults.get(name)
-            if value is not None and type(value) not in (str, int, bool):
-                return None
+            if process is not None:
+                value = process(value)
+            elif value is not None and type(value) not in (str, int, bool, float):
+                return None  # SQLAlchemy's execution says what it makes of it
             values.append(value)
         cursor = conn.connection.dbapi_connection.cursor()
         try:
@@ -385,36 +406,54 @@ class DBPersistence(PersistenceDriverBase):
 
     def _insert(self, kind: Kind, values: Mapping[str, Any]) -> int:
         sql = self._sql[kind.name]
-        row = dict(values)
-        row["version"] = 1
-        if sql.deleted is not None and row.get("deleted") is None:
-            row["deleted"] = False
+        row = self._new_row(sql, values)
         try:
             with self._writing() as conn:
-                conn.execute(sql.insert, row)
+                cursor = self._execute_raw(conn, sql, sql.insert, row, tuple(row))
+                if cursor is None:
+                    conn.execute(sql.insert, row)
+                else:
+                    cursor.close()
         except sa_exc.IntegrityError as e:
             raise self._duplicate(sql, row, e) from None
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"inserting {kind.name} {row.get(kind.key)}") from e
+        except self._dbapi_errors as e:
+            if isinstance(e, self._integrity_error):
+                raise self._duplicate(sql, row, e) from None
             raise self._error(e, f"inserting {kind.name} {row.get(kind.key)}") from e
         return 1
 
     def _insert_if_absent(self, kind: Kind, values: Mapping[str, Any]) -> bool:
         sql = self._sql[kind.name]
-        row = dict(values)
-        row["version"] = 1
-        if sql.deleted is not None and row.get("deleted") is None:
-            row["deleted"] = False
+        row = self._new_row(sql, values)
+        stmt = sql.insert_if_absent(self.dialect)
         try:
             with self._writing() as conn:
-                result = conn.execute(sql.insert_if_absent(self.dialect), row)
+                cursor = self._execute_raw(conn, sql, stmt, row, tuple(row))
+                if cursor is not None:
+                    inserted = cursor.rowcount == 1
+                    cursor.close()
+                    return inserted
+                result = conn.execute(stmt, row)
                 if self.dialect == "postgresql":
                     return result.first() is not None
                 return result.rowcount == 1
         except sa_exc.SQLAlchemyError as e:
             raise self._error(e, f"inserting {kind.name} {row.get(kind.key)}") from e
+        except self._dbapi_errors as e:
+            raise self._error(e, f"inserting {kind.name} {row.get(kind.key)}") from e
+
+    @staticmethod
+    def _new_row(sql: _KindSQL, values: Mapping[str, Any]) -> dict[str, Any]:
+        row = dict(values)
+        row["version"] = 1
+        if sql.deleted is not None and row.get("deleted") is None:
+            row["deleted"] = False
+        return row
 
     def _duplicate(self, sql: _KindSQL, row: Mapping[str, Any],
-                   error: sa_exc.IntegrityError) -> exc.VolumelibError:
+                   error: BaseException) -> exc.VolumelibError:
         """Which constraint a failed insert broke: the key, a unique name, or other."""
         kind = sql.kind
         key = row.get(kind.key)
@@ -445,12 +484,20 @@ class DBPersistence(PersistenceDriverBase):
         if params.pop(kind.key, key) != key or "version" in params:
             raise exc.InvalidArgument(reason=f"cannot change the key or version of "
                                              f"{kind.name} {key}")
+        keys = tuple(params)
         params["_k"] = key
         params["_v"] = expected_version
         try:
             with self._writing() as conn:
-                count = conn.execute(sql.update, params).rowcount
+                cursor = self._execute_raw(conn, sql, sql.update, params, keys)
+                if cursor is None:
+                    count = conn.execute(sql.update, params).rowcount
+                else:
+                    count = cursor.rowcount
+                    cursor.close()
         except sa_exc.SQLAlchemyError as e:
+            raise self._error(e, f"updating {kind.name} {key}") from e
+        except self._dbapi_errors as e:
             raise self._error(e, f"updating {kind.name} {key}") from e
         if count != 1:
             raise exc.ConcurrentModification(resource=kind.class_name, id=key,

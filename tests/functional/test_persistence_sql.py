@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -148,6 +149,44 @@ def test_sqlite_file_pragmas(tmp_path):
         store.close()
     with pytest.raises(exc.InvalidPersistence):
         DBPersistence(f"sqlite:///{tmp_path / 'x.sqlite'}", sqlite_synchronous="fast")
+
+
+def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path):
+    """The SQLite store runs its hot statements on the DBAPI cursor with the column
+    types' bind processors (``_execute_raw``): the bytes it stores must be those
+    SQLAlchemy's own execution stores, or listings ordered by time and JSON filters
+    would see two formats."""
+    import datetime
+    path = tmp_path / "raw.sqlite"
+    store = DBPersistence(f"sqlite:///{path}")
+    table = schema.TABLES["volume"]
+    try:
+        paris = datetime.timezone(datetime.timedelta(hours=1))
+        vol = suite.saved_volume(store, name="fast", metadata={"k": "v", "n": "1"},
+                                 multiattach=True,
+                                 created_at=datetime.datetime(2024, 2, 1, 12, 30, 5,
+                                                              tzinfo=paris))
+        vol.status = "in-use"
+        vol.metadata = {"k": "w"}
+        store.set_volume(vol)  # an UPDATE on the fast path
+        with store._engine.begin() as conn:
+            typed = dict(conn.execute(sa.select(table).where(table.c.id == vol.id))
+                         .mappings().one())
+            twin = dict(typed, id="twin", name="twin", status="creating", metadata={})
+            conn.execute(table.insert(), twin)
+            conn.execute(table.update().where(table.c.id == "twin"),
+                         {"status": "in-use", "metadata": {"k": "w"}, "name": "fast"})
+        raw = sqlite3.connect(path)
+        try:
+            rows = {r[0]: r[1:] for r in raw.execute(
+                "SELECT id, " + ", ".join(c for c in table.c.keys() if c != "id")
+                + " FROM volumes")}
+        finally:
+            raw.close()
+        assert rows[vol.id] == rows["twin"]
+        assert "2024-02-01 11:30:05.000000" in rows[vol.id]
+    finally:
+        store.close()
 
 
 def test_unique_volume_type_name(db_url):
