@@ -253,8 +253,7 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime()),
     sa.Column("expired_count", sa.Integer()),
     *_control_tail(),
-    sa.Index("ix_leases_holder", "holder"),
-    sa.Index("ix_leases_expires_at", "expires_at"),
+    # no secondary index: read by key only, and few rows (see migration 0005)
     **MYSQL_TABLE_ARGS,
 )
 

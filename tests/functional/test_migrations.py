@@ -220,7 +220,7 @@ def test_upgrade_from_0002_keeps_rows_and_adds_the_control_plane(db_url):  # noq
 
 
 def test_upgrade_from_0003_keeps_rows_and_adds_the_event_log(db_url):  # noqa: F811
-    """A 0003 database with rows upgrades to 0004 on open: its rows are intact, the
+    """A 0003 database with rows upgrades to the head on open: its rows are intact, the
     event log starts at id 1 and numbers the changes of old rows, subscriptions
     work; downgrading to 0003 drops just the three new tables."""
     migrate.upgrade(db_url, "0003")
@@ -230,7 +230,7 @@ def test_upgrade_from_0003_keeps_rows_and_adds_the_event_log(db_url):  # noqa: F
                  " 'available', 2, false)")
     store = DBPersistence(db_url)
     try:
-        assert migrate.current(db_url) == migrate.HEAD_REVISION == "0004"
+        assert migrate.current(db_url) == migrate.HEAD_REVISION == "0005"
         assert store.last_event_id() == 0 and list(store.list_events()) == []
         [vol] = store.get_volumes()
         vol.status = "error"
@@ -258,3 +258,36 @@ def _quote(url: str, name: str) -> str:
         return engine.dialect.identifier_preparer.quote(name)
     finally:
         engine.dispose()
+
+
+def _lease_indexes(url: str) -> set[str]:
+    engine = sa.create_engine(parse_url(url))
+    try:
+        return {ix["name"] for ix in sa.inspect(engine).get_indexes("leases")}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_0004_drops_the_lease_indexes_and_keeps_leases(db_url):  # noqa: F811
+    """0005 drops the secondary indexes of ``leases`` (read by key only): a lease in
+    force before the upgrade is still in force after it, and the model matches;
+    downgrading to 0004 puts the indexes back."""
+    migrate.upgrade(db_url, "0004")
+    assert _lease_indexes(db_url) == {"ix_leases_holder", "ix_leases_expires_at"}
+    with pytest.raises(exc.SchemaError, match="volumelib db upgrade"):
+        DBPersistence(db_url, auto_upgrade=False)  # 0004 is too old for this library
+    _sql(db_url, "INSERT INTO leases (id, resource_kind, holder, operation, ttl, grace,"
+                 " expires_at, expired_count, version) VALUES ('res-1', 'volume',"
+                 " 'h:1:op-x-1', 'delete', 30, 5, '2999-01-01 00:00:00', 0, 1)")
+    store = DBPersistence(db_url)
+    try:
+        assert migrate.current(db_url) == "0005"
+        [lease] = store.get_leases(resource_id="res-1")
+        assert (lease.holder, lease.operation) == ("h:1:op-x-1", "delete")
+        assert [x.id for x in store.get_leases(holder="h:1:op-x-1")] == ["res-1"]
+    finally:
+        store.close()
+    assert _lease_indexes(db_url) == set()
+    assert migrate.check(db_url) == []
+    assert migrate.downgrade(db_url, "0004") == "0004"
+    assert _lease_indexes(db_url) == {"ix_leases_holder", "ix_leases_expires_at"}
