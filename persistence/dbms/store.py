@@ -39,6 +39,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -94,6 +95,23 @@ class _Joined:
 
     def __exit__(self, *exc_info: Any) -> None:
         return None
+
+
+class _Begun:
+    """``conn.begin()`` as a block that gives the connection (as ``engine.begin()``
+    does), for a connection kept between transactions."""
+
+    __slots__ = ("conn", "trans")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        self.trans = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self.trans.__exit__(*exc_info)
 
 
 class _ClosedEngine:
@@ -247,12 +265,18 @@ class DBPersistence(PersistenceDriverBase):
         self._memory = is_memory(url)
         self._lock: Any = threading.RLock() if self._memory else _NoLock()
         self._local = threading.local()
+        #: SQLite files: each thread's connection, kept between transactions
+        #: (:meth:`_begin`); closed by :meth:`close`.
+        self._held: weakref.WeakSet[Any] | None = None
+        self._inherited: list[Any] = []
         #: The DBAPI's own errors (the raw statements of :meth:`_execute_raw` raise them).
         self._dbapi_errors: tuple[type[BaseException], ...] = ()
         self._integrity_error: Any = ()
         self._engine: Any = create_engine(url, sqlite_synchronous=sqlite_synchronous,
                                           **engine_options)
         self.dialect = self._engine.dialect.name
+        if self.dialect == "sqlite" and not self._memory:
+            self._held = weakref.WeakSet()
         dbapi = getattr(self._engine.dialect, "dbapi", None)
         self._dbapi_errors = (dbapi.Error,) if dbapi is not None else ()
         self._integrity_error: Any = getattr(dbapi, "IntegrityError", ())
@@ -302,7 +326,7 @@ class DBPersistence(PersistenceDriverBase):
     @contextlib.contextmanager
     def _new_transaction(self) -> Iterator[Any]:
         try:
-            with self._lock, self._engine.begin() as conn:
+            with self._lock, self._begin() as conn:
                 self._local.conn = conn
                 self._local.events = pending = []
                 try:
@@ -319,18 +343,46 @@ class DBPersistence(PersistenceDriverBase):
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return _Joined(conn)
-        return self._connected(self._engine.connect)
+        return self._connected(self._engine.connect if self._held is None else self._begin)
 
     def _writing(self) -> contextlib.AbstractContextManager[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return _Joined(conn)
-        return self._connected(self._engine.begin)
+        return self._connected(self._begin)
 
     @contextlib.contextmanager
     def _connected(self, how: Any) -> Iterator[Any]:
         with self._lock, how() as conn:
             yield conn
+
+    def _begin(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction (commit at the end of the block, rollback on an error): on a
+        SQLite file, on this thread's own connection, kept from one transaction to
+        the next (taking a pooled one and giving it back cost more than a commit's
+        bookkeeping); elsewhere ``engine.begin()``, so that a server's connection
+        is checked (``pool_pre_ping``) each time."""
+        if self._held is None:
+            return self._engine.begin()
+        return _Begun(self._held_connection())
+
+    def _held_connection(self) -> Any:
+        engine = self._engine
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            pid, owner, conn = held
+            if owner is engine and pid == os.getpid() and not conn.invalidated \
+                    and not conn.closed:
+                return conn
+            if pid != os.getpid():
+                # Inherited across fork: SQLite's connection must not be used here,
+                # nor closed (its file locks are the parent's); keep it unreached.
+                self._inherited.append(conn)
+        conn = engine.connect()  # a closed store raises here
+        self._local.held = (os.getpid(), engine, conn)
+        assert self._held is not None
+        self._held.add(conn)
+        return conn
 
     def _execute_raw(self, conn: Any, sql: _KindSQL, stmt: Any,
                      params: Mapping[str, Any], keys: tuple[str, ...] | None = None
@@ -699,6 +751,9 @@ class DBPersistence(PersistenceDriverBase):
         An in-memory database is gone once closed. Idempotent.
         """
         engine, self._engine = self._engine, _ClosedEngine(self.url)
+        for conn in list(self._held or ()):
+            with contextlib.suppress(Exception):  # one in use by another thread
+                conn.close()
         engine.dispose()
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -187,6 +188,45 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path):
         assert "2024-02-01 11:30:05.000000" in rows[vol.id]
     finally:
         store.close()
+
+
+def _forked_child_writes(store: Any, queue: Any) -> None:
+    try:
+        vol = suite.saved_volume(store, name="from-child")
+        queue.put(("ok", vol.id, [v.name for v in store.get_volumes()]))
+    except BaseException as e:  # noqa: BLE001
+        queue.put(("error", repr(e), []))
+
+
+def test_sqlite_connections_kept_per_thread_survive_threads_fork_and_close(tmp_path):
+    """A SQLite file store keeps each thread's connection between transactions: a
+    write in one thread is seen at once by another, a forked child gets its own
+    connection (not the parent's), and close() closes them all."""
+    store = DBPersistence(f"sqlite:///{tmp_path / 'held.sqlite'}")
+    try:
+        first = suite.saved_volume(store, name="parent")
+        seen: list[Any] = []
+        thread = threading.Thread(target=lambda: seen.append(
+            [v.name for v in store.get_volumes()]))
+        thread.start()
+        thread.join()
+        assert seen == [["parent"]]
+        queue = multiprocessing.get_context("fork").Queue()
+        child = multiprocessing.get_context("fork").Process(
+            target=_forked_child_writes, args=(store, queue))
+        child.start()
+        status, child_vol, names = queue.get(timeout=60)
+        child.join(60)
+        assert status == "ok" and child.exitcode == 0, child_vol
+        assert sorted(names) == ["from-child", "parent"]
+        assert {v.id for v in store.get_volumes()} == {first.id, child_vol}
+        held = list(store._held)
+        assert held and not any(c.closed for c in held)
+    finally:
+        store.close()
+    assert all(c.closed for c in held)
+    with pytest.raises(exc.PersistenceError, match="closed"):
+        store.get_volumes()
 
 
 def test_unique_volume_type_name(db_url):
