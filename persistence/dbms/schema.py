@@ -71,6 +71,22 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=_UTC)
         return value.astimezone(_UTC)
 
+    @staticmethod
+    def sqlite_text(value: Any) -> Any:
+        """What the SQLite column stores for ``value``: :meth:`process_bind_param`
+        and SQLAlchemy's SQLite ``DATETIME`` format in one step (naive UTC,
+        ``YYYY-MM-DD HH:MM:SS.ffffff``), for the store's fast path. Values that are
+        not datetimes are left to SQLAlchemy (``NotImplemented``)."""
+        if value is None:
+            return None
+        if type(value) is not datetime.datetime:
+            return NotImplemented
+        if value.tzinfo is not None and value.tzinfo is not _UTC:
+            value = value.astimezone(_UTC)
+        return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
+            value.year, value.month, value.day, value.hour, value.minute, value.second,
+            value.microsecond)
+
 
 def json_type() -> sa.JSON:
     """A JSON column holding a dict (``None`` is SQL NULL, not ``'null'``)."""
@@ -253,7 +269,9 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime()),
     sa.Column("expired_count", sa.Integer()),
     *_control_tail(),
-    # no secondary index: read by key only, and few rows (see migration 0005)
+    # read by key only, few small rows: no secondary index, and on SQLite one B-tree
+    # ordered by the key (see migration 0005)
+    sqlite_with_rowid=False,
     **MYSQL_TABLE_ARGS,
 )
 

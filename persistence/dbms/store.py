@@ -97,6 +97,23 @@ class _Joined:
         return None
 
 
+def _bind_processor(bind: Any, dialect: Any) -> Any:
+    """The function that converts a value for ``bind`` as SQLAlchemy's execution
+    does (``None``: none needed): the column type's own for the dialect, or for
+    :class:`~.schema.UTCDateTime` on SQLite the same conversion in one step."""
+    if bind is None:
+        return None
+    process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+    if dialect.name == "sqlite" and isinstance(bind.type, schema.UTCDateTime) \
+            and process is not None:
+        general = process
+
+        def process(value: Any) -> Any:
+            text = schema.UTCDateTime.sqlite_text(value)
+            return general(value) if text is NotImplemented else text
+    return process
+
+
 class _Begun:
     """``conn.begin()`` as a block that gives the connection (as ``engine.begin()``
     does), for a connection kept between transactions."""
@@ -180,10 +197,7 @@ class _KindSQL:
                 binds = [compiled.binds.get(name) for name in order]
                 defaults = {name: getattr(bind, "value", None)
                             for name, bind in zip(order, binds)}
-                processors = tuple(
-                    None if bind is None else
-                    bind.type.dialect_impl(dialect).bind_processor(dialect)
-                    for bind in binds)
+                processors = tuple(_bind_processor(bind, dialect) for bind in binds)
                 found = (compiled.string, order, defaults, processors)
             self._raw[cache_key] = found
         return found

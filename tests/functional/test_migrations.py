@@ -268,12 +268,29 @@ def _lease_indexes(url: str) -> set[str]:
         engine.dispose()
 
 
+def _without_rowid(url: str) -> bool | None:
+    """Whether SQLite's ``leases`` is a table without rowid (``None``: a server)."""
+    engine = sa.create_engine(parse_url(url))
+    try:
+        if engine.dialect.name != "sqlite":
+            return None
+        with engine.connect() as conn:
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'leases'").scalar()
+        return "WITHOUT ROWID" in sql.upper()
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_from_0004_drops_the_lease_indexes_and_keeps_leases(db_url):  # noqa: F811
-    """0005 drops the secondary indexes of ``leases`` (read by key only): a lease in
-    force before the upgrade is still in force after it, and the model matches;
-    downgrading to 0004 puts the indexes back."""
+    """0005 drops the secondary indexes of ``leases`` (read by key only) and on SQLite
+    rebuilds it without rowid: a lease in force before the upgrade is still in force
+    after it, and the model matches; downgrading to 0004 puts it back as it was,
+    the lease still there."""
     migrate.upgrade(db_url, "0004")
     assert _lease_indexes(db_url) == {"ix_leases_holder", "ix_leases_expires_at"}
+    rowid_before = _without_rowid(db_url)
+    assert rowid_before in (None, False)
     with pytest.raises(exc.SchemaError, match="volumelib db upgrade"):
         DBPersistence(db_url, auto_upgrade=False)  # 0004 is too old for this library
     _sql(db_url, "INSERT INTO leases (id, resource_kind, holder, operation, ttl, grace,"
@@ -288,6 +305,15 @@ def test_upgrade_from_0004_drops_the_lease_indexes_and_keeps_leases(db_url):  # 
     finally:
         store.close()
     assert _lease_indexes(db_url) == set()
+    assert _without_rowid(db_url) is (None if rowid_before is None else True)
     assert migrate.check(db_url) == []
     assert migrate.downgrade(db_url, "0004") == "0004"
     assert _lease_indexes(db_url) == {"ix_leases_holder", "ix_leases_expires_at"}
+    assert _without_rowid(db_url) == rowid_before
+    engine = sa.create_engine(parse_url(db_url))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT holder FROM leases WHERE id = 'res-1'"
+                                        ).scalar() == "h:1:op-x-1"
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ passwords, read-only SQLite files, server restarts, two processes racing."""
 
 from __future__ import annotations
 
+import datetime
 import multiprocessing
 import os
 import shutil
@@ -157,7 +158,6 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path):
     types' bind processors (``_execute_raw``): the bytes it stores must be those
     SQLAlchemy's own execution stores, or listings ordered by time and JSON filters
     would see two formats."""
-    import datetime
     path = tmp_path / "raw.sqlite"
     store = DBPersistence(f"sqlite:///{path}")
     table = schema.TABLES["volume"]
@@ -188,6 +188,35 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path):
         assert "2024-02-01 11:30:05.000000" in rows[vol.id]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("value", [
+    None,
+    "2024-01-02 03:04:05.000006",
+    datetime.date(2024, 1, 2),
+    datetime.datetime(2024, 1, 2, 3, 4, 5),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc),
+    datetime.datetime(999, 12, 31, 23, 59, 59, 999999,
+                      tzinfo=datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))),
+])
+def test_sqlite_fast_datetime_text_is_sqlalchemys(value):
+    """The fast path's one-step conversion of a UTCDateTime value gives what the
+    column type's own processors give (and leaves what is not a datetime to them)."""
+    from sqlalchemy.dialects import sqlite
+
+    from volumelib.persistence.dbms.store import _bind_processor
+    dialect = sqlite.dialect()
+    compiled = schema.TABLES["lease"].insert().compile(dialect=dialect,
+                                                       column_keys=["id", "expires_at"])
+    bind = compiled.binds["expires_at"]
+    general = bind.type.dialect_impl(dialect).bind_processor(dialect)
+    try:
+        expected = general(value)
+    except Exception as e:  # noqa: BLE001 - then the fast one fails alike
+        with pytest.raises(type(e)):
+            _bind_processor(bind, dialect)(value)
+        return
+    assert _bind_processor(bind, dialect)(value) == expected
 
 
 def _forked_child_writes(store: Any, queue: Any) -> None:

@@ -5,6 +5,7 @@ and tests/functional/test_crash_migrate.py."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -366,6 +367,9 @@ def test_retype_needing_migration(two: Any) -> None:
 
 
 def test_retype_when_the_driver_cannot_adjust_in_place() -> None:
+    # On-demand placement looks at every live backend of the process on this store;
+    # backends earlier tests left unreferenced (in cycles) must not be among them.
+    gc.collect()
     volumelib.setup()
     a = volumelib.Backend("stiff", "fake", fake_retype_in_place=False)
     b = volumelib.Backend("other", "fake")
