@@ -293,7 +293,7 @@ class DBPersistence(PersistenceDriverBase):
             self._held = weakref.WeakSet()
         dbapi = getattr(self._engine.dialect, "dbapi", None)
         self._dbapi_errors = (dbapi.Error,) if dbapi is not None else ()
-        self._integrity_error: Any = getattr(dbapi, "IntegrityError", ())
+        self._integrity_error = getattr(dbapi, "IntegrityError", ())
         try:
             #: The schema revision of the database (``migrate.HEAD_REVISION``).
             self.schema_revision = migrate.ensure_schema(
